@@ -47,8 +47,6 @@ struct LoadOptions {
   const char* isa = nullptr;    // force a kernel table ("scalar", "avx2", ...); null = best
 };
 
-struct LayerWeights;
-
 class Model {
  public:
   // Parses and validates a BIT2 file held in `bytes`, then repacks its ternary
@@ -65,10 +63,11 @@ class Model {
   const char* isa() const;
   int threads() const;
 
+  struct Impl;  // opaque: defined in core/model_impl.h
+
  private:
   Model();
   friend class Session;
-  struct Impl;
   std::unique_ptr<Impl> impl_;
   ModelInfo info_;
 };
@@ -98,6 +97,8 @@ class Session {
 
   // Whether `token` was fed since the last reset (repetition-penalty history).
   bool seen(int32_t token) const;
+  // The same as a bitset: bit (id % 64) of word id / 64, ceil(vocab / 64) words.
+  const uint64_t* seen_bits() const;
 
   // The state (conv + SSM, seen-token set, position, last logits) as bytes of
   // a constant size for this model, and back.

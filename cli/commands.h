@@ -1,0 +1,14 @@
+// One function per subcommand of the native CLI; each returns an exit code
+// (cli/args.h). argv excludes the program and subcommand names.
+#pragma once
+
+namespace bitmamba::cli {
+
+int cmd_run(int argc, char** argv);
+// The reference engine's form: MODEL PROMPT MODE TEMP PENALTY MIN_P TOP_P TOP_K MAX_TOKENS.
+int cmd_positional(int argc, char** argv);
+int cmd_logits(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+int cmd_make_model(int argc, char** argv);
+
+}  // namespace bitmamba::cli

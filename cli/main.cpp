@@ -1,0 +1,63 @@
+// bitmamba: the native CLI over the same core the browser runs.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: bitmamba COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  run MODEL (--tokens \"15496 11 314\" | --prompt TEXT) [--max-tokens N] [--temp T]\n"
+    "      [--repeat-penalty P] [--min-p P] [--top-p P] [--top-k K] [--seed S]\n"
+    "      [--threads N] [--isa scalar|avx2] [--json]\n"
+    "      Generate; stream text (--prompt) or ids (--tokens) to stdout, stats to stderr.\n"
+    "  logits MODEL --tokens \"...\" --out FILE [--threads N] [--isa NAME]\n"
+    "      Feed the tokens one by one; write the logits after each as float32 rows.\n"
+    "  bench MODEL [--threads N] [--prompt-tokens N] [--gen-tokens N] [--runs N] [--isa NAME] [--json]\n"
+    "      Load time, time to first token, prefill and decode tok/s, peak RSS.\n"
+    "  make-model (--preset tiny|255m|1b | --vocab V --d-model D --layers L --heads H)\n"
+    "      [--seed S] --out FILE\n"
+    "      Write a synthetic BIT2 model with random weights.\n"
+    "  tokenize [--text-file F | TEXT]      print GPT-2 token ids\n"
+    "  detokenize \"IDS\"                      print the text of ids\n"
+    "\n"
+    "  bitmamba MODEL PROMPT raw|tokenizer TEMP PENALTY MIN_P TOP_P TOP_K MAX_TOKENS\n"
+    "      The reference engine's positional form.\n"
+    "\n"
+    "Defaults: temp 0.8, repeat-penalty 1.15, min-p 0.05, top-p 0.9, top-k 40, seed 0,\n"
+    "max-tokens 200, threads 1. Exit status: 0 ok, 1 error, 2 usage.\n";
+
+struct Command {
+  const char* name;
+  int (*run)(int argc, char** argv);
+};
+
+const Command kCommands[] = {
+    {"run", bitmamba::cli::cmd_run},
+    {"logits", bitmamba::cli::cmd_logits},
+    {"bench", bitmamba::cli::cmd_bench},
+    {"make-model", bitmamba::cli::cmd_make_model},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return bitmamba::cli::kExitUsage;
+  }
+  const std::string command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::fputs(kUsage, stdout);
+    return bitmamba::cli::kExitOk;
+  }
+  for (const Command& c : kCommands)
+    if (command == c.name) return c.run(argc - 2, argv + 2);
+  if (argc == 10 && command.compare(0, 1, "-") != 0) return bitmamba::cli::cmd_positional(argc - 1, argv + 1);
+  return bitmamba::cli::fail(bitmamba::cli::kExitUsage, "unknown command '" + command + "' (see bitmamba --help)");
+}

@@ -1,0 +1,40 @@
+// Fills the kernel table: the scalar reference first, then what this CPU
+// (native) or this build (wasm) supports. Adding an ISA is one file here and
+// one line below.
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace bitmamba::kernels {
+
+#if defined(BITMAMBA_HAVE_AVX2)
+const Table& table_avx2();
+bool cpu_has_avx2();
+#endif
+#if defined(BITMAMBA_HAVE_WASM_SIMD)
+const Table& table_wasm_simd();  // "simd128" or "relaxed": a property of the build
+#endif
+
+const Table* table_by_name(const char* isa) {
+  if (isa == nullptr) return &table_best();
+  if (std::strcmp(isa, "scalar") == 0) return &table_scalar();
+#if defined(BITMAMBA_HAVE_AVX2)
+  if (std::strcmp(isa, "avx2") == 0) return cpu_has_avx2() ? &table_avx2() : nullptr;
+#endif
+#if defined(BITMAMBA_HAVE_WASM_SIMD)
+  if (std::strcmp(isa, table_wasm_simd().isa) == 0) return &table_wasm_simd();
+#endif
+  return nullptr;
+}
+
+const Table& table_best() {
+#if defined(BITMAMBA_HAVE_AVX2)
+  if (cpu_has_avx2()) return table_avx2();
+#endif
+#if defined(BITMAMBA_HAVE_WASM_SIMD)
+  return table_wasm_simd();
+#endif
+  return table_scalar();
+}
+
+}  // namespace bitmamba::kernels
