@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine and runs every test: native (release), the same
+# suite under ASan + UBSan, the wasm builds under Node, and the browser
+# tests in Chromium. The README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh
+
+echo "== native release: unit, golden, tokenizer, wasm parity and browser tests"
+ctest --test-dir build/release --output-on-failure -j2
+
+echo "== ASan + UBSan"
+cmake --preset sanitize -G Ninja >/dev/null
+cmake --build build/sanitize -j"$(nproc)"
+# Wasm and browser tests exercise other binaries; the sanitizers add nothing there.
+ctest --test-dir build/sanitize --output-on-failure -j2 -LE 'wasm|browser'
