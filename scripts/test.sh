@@ -13,5 +13,4 @@ ctest --test-dir build/release --output-on-failure -j2
 echo "== ASan + UBSan"
 cmake --preset sanitize -G Ninja >/dev/null
 cmake --build build/sanitize -j"$(nproc)"
-# Wasm and browser tests exercise other binaries; the sanitizers add nothing there.
-ctest --test-dir build/sanitize --output-on-failure -j2 -LE 'wasm|browser'
+ctest --test-dir build/sanitize --output-on-failure -j2
