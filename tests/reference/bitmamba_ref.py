@@ -204,18 +204,23 @@ def quantize_activations(n):
     return q, s
 
 
-def bit_linear(x, lin):
+def bit_linear(x, lin, quantize=quantize_activations):
     n = rms_norm(x, lin.norm)
-    q, s = quantize_activations(n)
+    q, s = quantize(n)
     acc = lin.w @ q.astype(np.float32)  # exact integer sums, see ternary_tensor
     return acc.astype(np.float64) / (s * lin.scale)
 
 
 class Session:
-    """Per-sequence state: for each layer 3 conv values and 1 SSM value per channel."""
+    """Per-sequence state: for each layer 3 conv values and 1 SSM value per channel.
 
-    def __init__(self, model):
+    quantize replaces quantize_activations in every BitLinear; the golden test
+    uses it to replay an int8 rounding flip seen in a float32 engine.
+    """
+
+    def __init__(self, model, quantize=quantize_activations):
         self.m = model
+        self.quantize = quantize
         self.reset()
 
     def reset(self):
@@ -223,6 +228,13 @@ class Session:
         # conv[l][:, k] = s_k; column 0 is the oldest input.
         self.conv = [np.zeros((E, CONV_WIDTH - 1)) for _ in self.m.layers]
         self.ssm = [np.zeros(E) for _ in self.m.layers]
+
+    def snapshot(self):
+        # step() replaces the per-layer arrays, never writes into them.
+        return list(self.conv), list(self.ssm)
+
+    def restore(self, snap):
+        self.conv, self.ssm = list(snap[0]), list(snap[1])
 
     def step(self, token):
         """Feed one token; return its logits [vocab] in float64."""
@@ -232,7 +244,7 @@ class Session:
         E, H, P = m.d_inner, m.n_heads, m.head_dim
         x = m.embed[token].copy()
         for l, layer in enumerate(m.layers):
-            v = bit_linear(x, layer.in_proj)                   # [2E + 3H]
+            v = bit_linear(x, layer.in_proj, self.quantize)    # [2E + 3H]
             z, xin = v[0:E], v[E:2 * E]
             B = v[2 * E:2 * E + H]
             C = v[2 * E + H:2 * E + 2 * H]
@@ -253,8 +265,8 @@ class Session:
             self.ssm[l] = S.reshape(E)
             y = (S * C[:, None] + uh * layer.D.reshape(H, P)).reshape(E) * silu(z)
 
-            x = x + bit_linear(y, layer.out_proj)
-        return bit_linear(rms_norm(x, m.norm_f), m.lm_head)
+            x = x + bit_linear(y, layer.out_proj, self.quantize)
+        return bit_linear(rms_norm(x, m.norm_f), m.lm_head, self.quantize)
 
 
 def parse_tokens(text):
