@@ -259,7 +259,7 @@ class Session:
 
             d = softplus(dt + layer.dt_bias)                   # [H]
             g = np.exp(-np.exp(layer.A_log) * d)               # [H]
-            S = self.ssm[l].reshape(H, P)
+            S = self.ssm[l].reshape(H, P)                      # [H, P], i = h*P + p
             uh = u.reshape(H, P)
             S = S * g[:, None] + uh * B[:, None] * d[:, None]
             self.ssm[l] = S.reshape(E)

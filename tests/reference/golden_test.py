@@ -23,8 +23,8 @@ every position, after replaying at most MAX_FLIPS int8 rounding flips.
 - No fixed bound separates that from a bug: against the C++ engine, mutations
   of the reference gave as little as 0.043 (RMSNorm eps 1e-5), 0.14 (int8
   truncation instead of rounding; A = exp(A_log) dropped), 0.21 (heads laid
-  out p*H+h), 0.23 (B/C swapped), 0.33 (no SSM decay; norm_f and
-  lm_head.norm swapped), and 1 to 7 for the rest (conv taps reversed or
+  out p*H+h), 0.23 (B/C swapped; norm_f and lm_head.norm swapped), 0.34
+  (no SSM decay), and 1 to 7 for the rest (conv taps reversed or
   shifted, z/xin swapped, no D, D per head, no silu(z), no dt_bias, no d on
   the input, weight scale multiplied, 2-bit codes reversed, norm gains or
   norm_f or conv bias ignored). So where a row disagrees, the reference
