@@ -23,8 +23,8 @@ const char kUsage[] =
     "  make-model (--preset tiny|255m|1b | --vocab V --d-model D --layers L --heads H)\n"
     "      [--seed S] --out FILE\n"
     "      Write a synthetic BIT2 model with random weights.\n"
-    "  tokenize [--text-file F | TEXT]      print GPT-2 token ids\n"
-    "  detokenize \"IDS\"                      print the text of ids\n"
+    "  tokenize [--text-file F | --jsonl F | TEXT]   print GPT-2 token ids\n"
+    "  detokenize (\"IDS\" | --jsonl F)               print the text of ids\n"
     "\n"
     "  bitmamba MODEL PROMPT raw|tokenizer TEMP PENALTY MIN_P TOP_P TOP_K MAX_TOKENS\n"
     "      The reference engine's positional form.\n"
@@ -42,6 +42,8 @@ const Command kCommands[] = {
     {"logits", bitmamba::cli::cmd_logits},
     {"bench", bitmamba::cli::cmd_bench},
     {"make-model", bitmamba::cli::cmd_make_model},
+    {"tokenize", bitmamba::cli::cmd_tokenize},
+    {"detokenize", bitmamba::cli::cmd_detokenize},
 };
 
 }  // namespace

@@ -52,6 +52,9 @@ class Tokenizer {
   // kInvalidArgument for an id outside [0, vocab_size()).
   Status decode(const int32_t* ids, size_t n, std::string* bytes) const;
 
+  // Ok, unless this is gpt2() and the embedded data failed to parse.
+  const Status& status() const { return load_error_; }
+
   int vocab_size() const { return static_cast<int>(token_offset_.empty() ? 0 : token_offset_.size() - 1); }
   int32_t eot_id() const { return eot_id_; }
 
@@ -69,7 +72,6 @@ class Tokenizer {
   Tokenizer();
   struct WordCache;
 
-  Status check_loaded() const { return load_error_; }
   void encode_word(const uint8_t* word, size_t len, std::vector<int32_t>* ids, std::vector<int32_t>* scratch) const;
   void bpe(const uint8_t* word, size_t len, std::vector<int32_t>* out) const;
   int32_t merge_rank(int32_t left, int32_t right) const;
