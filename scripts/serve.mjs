@@ -1,0 +1,213 @@
+#!/usr/bin/env node
+// Serves the BitMamba-2 demo on localhost: the page (web/), the wasm build
+// (build/wasm/dist/ at /dist/) and the offline demo model
+// (build/demo/bitmamba-demo.bin at /models/, made with the native CLI if
+// missing). Node only, no dependencies.
+//
+//   node scripts/serve.mjs [--port 8080] [--host 127.0.0.1] [--no-isolation]
+//                          [--web DIR] [--dist DIR] [--models DIR] [--cli PATH]
+//
+// By default every response carries COOP/COEP, so the page is cross-origin
+// isolated and the engine may use several threads; --no-isolation leaves
+// them out (one thread), as on a static host that cannot set headers.
+
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const DEMO_MODEL = 'bitmamba-demo.bin';
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.ts': 'text/plain; charset=utf-8',
+  '.md': 'text/markdown; charset=utf-8',
+  '.bin': 'application/octet-stream',
+};
+
+// The same policy as the page's <meta> tag, sent as a header so that it also
+// covers the workers (a worker takes its CSP from its own response).
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self'",
+  "connect-src 'self' https://huggingface.co https://*.huggingface.co https://*.hf.co",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+export function defaultOptions() {
+  return {
+    port: 8080,
+    host: '127.0.0.1',
+    isolation: true,
+    web: path.join(ROOT, 'web'),
+    dist: path.join(ROOT, 'build', 'wasm', 'dist'),
+    models: path.join(ROOT, 'build', 'demo'),
+    cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
+    log: null,  // (method, path, status) => void
+  };
+}
+
+/** Makes the demo model with the native CLI if it is missing; returns a note for the console. */
+export function ensureDemoModel(options) {
+  const file = path.join(options.models, DEMO_MODEL);
+  if (fs.existsSync(file)) return null;
+  if (!fs.existsSync(options.cli)) {
+    return `no demo model at ${file} and no CLI at ${options.cli} to make it (build the native CLI first)`;
+  }
+  fs.mkdirSync(options.models, { recursive: true });
+  const r = spawnSync(options.cli, ['make-model', '--preset', 'tiny', '--seed', '1', '--out', file], { encoding: 'utf8' });
+  if (r.status !== 0) return `could not make the demo model: ${r.stderr || r.error}`;
+  return `made the offline demo model ${file}`;
+}
+
+function resolveInside(dir, urlPath) {
+  const file = path.resolve(dir, '.' + path.posix.normalize('/' + urlPath));
+  return file === dir || file.startsWith(dir + path.sep) ? file : null;
+}
+
+/** The request handler; tests wrap it to add routes of their own. */
+export function createHandler(opts) {
+  const options = { ...defaultOptions(), ...opts };
+  const mounts = [
+    ['/dist/', path.resolve(options.dist)],
+    ['/models/', path.resolve(options.models)],
+    ['/', path.resolve(options.web)],
+  ];
+
+  return (req, res) => {
+    const headers = {
+      'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+      'X-Content-Type-Options': 'nosniff',
+      'Cache-Control': 'no-cache',
+    };
+    if (options.isolation) {
+      headers['Cross-Origin-Opener-Policy'] = 'same-origin';
+      headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
+      headers['Cross-Origin-Resource-Policy'] = 'same-origin';
+    }
+    const send = (status, body, extra = {}) => {
+      res.writeHead(status, { ...headers, 'Content-Type': 'text/plain; charset=utf-8', ...extra });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      options.log?.(req.method, req.url, status);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n', { Allow: 'GET, HEAD' });
+
+    let urlPath;
+    try {
+      urlPath = decodeURIComponent(new URL(req.url, 'http://localhost').pathname);
+    } catch {
+      return send(400, 'bad request\n');
+    }
+    const [prefix, dir] = mounts.find(([p]) => urlPath.startsWith(p));
+    let file = resolveInside(dir, urlPath.slice(prefix.length));
+    if (!file) return send(403, 'forbidden\n');
+    let stat;
+    try {
+      stat = fs.statSync(file);
+      if (stat.isDirectory()) {
+        if (!urlPath.endsWith('/')) return send(301, '', { Location: urlPath + '/' });
+        file = path.join(file, 'index.html');
+        stat = fs.statSync(file);
+      }
+    } catch {
+      return send(404, `not found: ${urlPath}\n`);
+    }
+    res.writeHead(200, {
+      ...headers,
+      'Content-Type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'Content-Length': stat.size,
+      'Last-Modified': stat.mtime.toUTCString(),
+    });
+    options.log?.(req.method, req.url, 200);
+    if (req.method === 'HEAD') return res.end();
+    fs.createReadStream(file).pipe(res);
+  };
+}
+
+/** Starts a server; resolves with {server, url}. Port 0 picks a free port. */
+export function startServer(opts = {}) {
+  const options = { ...defaultOptions(), ...opts };
+  const handler = opts.handler ?? createHandler(options);
+  const server = http.createServer(handler);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      const { port } = server.address();
+      resolve({ server, url: `http://${options.host === '0.0.0.0' ? 'localhost' : options.host}:${port}/` });
+    });
+  });
+}
+
+function parseArgs(argv) {
+  const options = defaultOptions();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`);
+      return argv[++i];
+    };
+    if (arg === '--port') options.port = Number(value());
+    else if (arg === '--host') options.host = value();
+    else if (arg === '--no-isolation') options.isolation = false;
+    else if (arg === '--web') options.web = path.resolve(value());
+    else if (arg === '--dist') options.dist = path.resolve(value());
+    else if (arg === '--models') options.models = path.resolve(value());
+    else if (arg === '--cli') options.cli = path.resolve(value());
+    else if (arg === '--quiet') options.quiet = true;
+    else if (arg === '-h' || arg === '--help') {
+      console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 13).join('\n'));
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg} (try --help)`);
+  }
+  return options;
+}
+
+async function main() {
+  let options;
+  try {
+    options = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`serve: ${e.message}`);
+    process.exit(2);
+  }
+  const note = ensureDemoModel(options);
+  if (note) console.log(`serve: ${note}`);
+  if (!fs.existsSync(path.join(options.dist))) {
+    console.log(`serve: no wasm build in ${options.dist} yet (run scripts/build-wasm.sh); the page will say so`);
+  }
+  if (!options.quiet) options.log = (method, url, status) => console.log(`${status} ${method} ${url}`);
+  let started;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      started = await startServer(options);
+      break;
+    } catch (e) {
+      if (e.code !== 'EADDRINUSE' || attempt === 10 || options.port === 0) {
+        console.error(`serve: ${e.message}`);
+        process.exit(1);
+      }
+      options.port += 1;
+    }
+  }
+  console.log(`BitMamba-2 demo: ${started.url}`);
+  console.log(`  cross-origin isolated (threads): ${options.isolation ? 'yes' : 'no (--no-isolation)'}`);
+  console.log(`  offline demo model: ${started.url}models/${DEMO_MODEL}`);
+  console.log('  Ctrl-C to stop');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main();

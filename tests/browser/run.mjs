@@ -1,0 +1,537 @@
+#!/usr/bin/env node
+// Browser tests: the real demo page (web/) and the wasm build in Chromium,
+// driven by playwright-core, checked against the native CLI.
+//
+//   node tests/browser/run.mjs --cli build/release/cli/bitmamba \
+//        [--dist build/wasm/dist] [--out build/release/tests/browser] \
+//        [--chromium /usr/bin/chromium] [--only NAME,...]
+//
+// Prints one line per test and `N passed, M failed` last; exits 1 on a
+// failure, 77 (skipped) when the wasm build or Chromium is missing.
+
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createHandler, startServer } from '../../scripts/serve.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SKIP = 77;
+
+function parseArgs(argv) {
+  const o = {
+    cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
+    dist: path.join(ROOT, 'build', 'wasm', 'dist'),
+    out: path.join(ROOT, 'build', 'browser-tests'),
+    web: path.join(ROOT, 'web'),
+    chromium: '/usr/bin/chromium',
+    only: null,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const key = argv[i].replace(/^--/, '');
+    if (!(key in o)) throw new Error(`unknown argument ${argv[i]}`);
+    o[key] = argv[++i];
+  }
+  if (o.only) o.only = new Set(o.only.split(','));
+  for (const k of ['cli', 'dist', 'out', 'web']) o[k] = path.resolve(o[k]);
+  return o;
+}
+
+const args = parseArgs(process.argv.slice(2));
+if (!fs.existsSync(path.join(args.dist, 'bitmamba-simd128.wasm'))) {
+  console.log(`browser tests skipped: no wasm build in ${args.dist} (scripts/build-wasm.sh)`);
+  process.exit(SKIP);
+}
+if (!fs.existsSync(args.chromium)) {
+  console.log(`browser tests skipped: no Chromium at ${args.chromium}`);
+  process.exit(SKIP);
+}
+const { chromium } = await import('playwright-core');
+
+fs.mkdirSync(args.out, { recursive: true });
+const modelsDir = path.join(args.out, 'models');
+fs.mkdirSync(modelsDir, { recursive: true });
+const artifacts = path.join(args.out, 'artifacts');
+fs.mkdirSync(artifacts, { recursive: true });
+
+function cli(cliArgs) {
+  const r = spawnSync(args.cli, cliArgs, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`bitmamba ${cliArgs.join(' ')} failed: ${r.stderr || r.error}`);
+  return r.stdout;
+}
+
+// The offline demo model (as scripts/serve.mjs makes it) and broken variants.
+const demoModel = path.join(modelsDir, 'bitmamba-demo.bin');
+if (!fs.existsSync(demoModel)) cli(['make-model', '--preset', 'tiny', '--seed', '1', '--out', demoModel]);
+const demoBytes = fs.readFileSync(demoModel);
+const truncated = demoBytes.subarray(0, Math.floor(demoBytes.length * 0.6));
+// Code 3 in the last byte of lm_head: the header and size are right, the engine must refuse it.
+const code3 = Buffer.from(demoBytes);
+code3[code3.length - 1] = 0xff;
+
+/** Tokens the native CLI generates with the given settings. */
+function nativeTokens(tokens, s) {
+  const out = cli(['run', demoModel, '--tokens', tokens.join(' '), '--json',
+    '--seed', String(s.seed), '--max-tokens', String(s.maxTokens),
+    '--temp', String(s.temperature ?? 0.8), '--repeat-penalty', String(s.repetitionPenalty ?? 1.15),
+    '--min-p', String(s.minP ?? 0.05), '--top-p', String(s.topP ?? 0.9), '--top-k', String(s.topK ?? 40)]);
+  return JSON.parse(out).tokens;
+}
+
+// One server with COOP/COEP and one without, plus routes that fail on purpose.
+const requests = [];  // [isolated?, path]
+function testRoutes(isolated) {
+  const serve = createHandler({ web: args.web, dist: args.dist, models: modelsDir, isolation: isolated });
+  const coep = isolated ? { 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Opener-Policy': 'same-origin' } : {};
+  return (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    requests.push(url.pathname);
+    const bin = { 'Content-Type': 'application/octet-stream', ...coep };
+    switch (url.pathname) {
+      case '/test/missing.bin':
+        res.writeHead(404, { 'Content-Type': 'text/html', ...coep });
+        return res.end('<!doctype html><title>404</title><h1>Not Found</h1>');
+      case '/test/page.bin':
+        res.writeHead(200, { 'Content-Type': 'text/html', ...coep });
+        return res.end('<!DOCTYPE html><html><body>Sign in to continue</body></html>\n'.repeat(50));
+      case '/test/truncated.bin':
+        res.writeHead(200, { ...bin, 'Content-Length': truncated.length });
+        return res.end(truncated);
+      case '/test/code3.bin':
+        res.writeHead(200, { ...bin, 'Content-Length': code3.length });
+        return res.end(code3);
+      case '/test/no-length.bin': {  // chunked: no Content-Length
+        res.writeHead(200, bin);
+        let at = 0;
+        const next = () => {
+          if (at >= demoBytes.length) return res.end();
+          const chunk = demoBytes.subarray(at, at + (1 << 20));
+          at += chunk.length;
+          res.write(chunk, next);
+        };
+        return next();
+      }
+      case '/test/drop.bin':  // the connection dies halfway
+        res.writeHead(200, { ...bin, 'Content-Length': demoBytes.length });
+        res.write(demoBytes.subarray(0, demoBytes.length >> 1), () => setTimeout(() => res.socket.destroy(), 50));
+        return;
+      case '/test/slow.bin': {  // ~2.5 MiB/s, for cancelling mid-download
+        res.writeHead(200, { ...bin, 'Content-Length': demoBytes.length });
+        let at = 0;
+        const timer = setInterval(() => {
+          if (at >= demoBytes.length || res.destroyed) { clearInterval(timer); return res.end(); }
+          res.write(demoBytes.subarray(at, at + (128 << 10)));
+          at += 128 << 10;
+        }, 50);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
+      default:
+        return serve(req, res);
+    }
+  };
+}
+
+const isolatedServer = await startServer({ port: 0, handler: testRoutes(true) });
+const plainServer = await startServer({ port: 0, handler: testRoutes(false) });
+
+const launchArgs = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
+const userDirs = [];
+async function openBrowser() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bitmamba-browser-'));
+  userDirs.push(dir);
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: args.chromium, headless: true, args: launchArgs, viewport: { width: 1200, height: 1000 },
+  });
+  const problems = [];  // CSP violations, page errors
+  const watch = (page) => {
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`console: ${m.text()}`);
+    });
+    page.on('worker', (w) => w.on('console', (m) => {
+      if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`worker console: ${m.text()}`);
+    }));
+  };
+  context.on('page', watch);
+  const page = context.pages()[0] ?? (await context.newPage());
+  watch(page);
+  return { context, page, problems };
+}
+
+async function openDemo(page, server) {
+  await page.goto(server.url);
+  await page.waitForFunction(() => window.bitmambaDemo && window.bitmambaDemo.state === 'idle');
+}
+
+/** Loads a model through the page's controls; returns {state, info, error}. */
+async function loadViaUi(page, choice, { url, file, timeout = 120000 } = {}) {
+  const before = await page.evaluate(() => window.bitmambaDemo.loadsFinished ?? 0);
+  if (choice === 'url') await page.fill('#model-url', url);
+  if (choice === 'file') await page.setInputFiles('#model-file', file);
+  await page.check(`input[name=model][value=${choice}]`);
+  await page.click('#load');
+  await page.waitForFunction((n) => (window.bitmambaDemo.loadsFinished ?? 0) > n, before, { timeout });
+  return page.evaluate(() => ({
+    state: window.bitmambaDemo.state,
+    info: window.bitmambaDemo.model ? window.bitmambaDemo.model.info : null,
+    error: window.bitmambaDemo.lastError,
+    banner: document.getElementById('error').hidden ? null : document.getElementById('error').dataset.code,
+  }));
+}
+
+async function setSettings(page, s) {
+  const fields = { temperature: '#temperature', repetitionPenalty: '#repetition-penalty', minP: '#min-p', topP: '#top-p', topK: '#top-k', maxTokens: '#max-tokens', seed: '#seed' };
+  for (const [key, selector] of Object.entries(fields)) if (s[key] !== undefined) await page.fill(selector, String(s[key]));
+  if (s.prompt !== undefined) await page.fill('#prompt', s.prompt);
+}
+
+async function generateViaUi(page, s, { timeout = 120000 } = {}) {
+  await setSettings(page, s);
+  const before = await page.evaluate(() => window.bitmambaDemo.runsCompleted ?? 0);
+  await page.click('#generate');
+  await page.waitForFunction((n) => (window.bitmambaDemo.runsCompleted ?? 0) > n, before, { timeout });
+  return page.evaluate(() => window.bitmambaDemo.lastRun);
+}
+
+/** Everything under the origin's OPFS root, as paths. */
+function listStorage(page) {
+  return page.evaluate(async () => {
+    const out = [];
+    const walk = async (dir, prefix) => {
+      for await (const [name, handle] of dir.entries()) {
+        if (handle.kind === 'directory') await walk(handle, `${prefix}${name}/`);
+        else out.push(`${prefix}${name}`);
+      }
+    };
+    await walk(await navigator.storage.getDirectory(), '');
+    return out;
+  });
+}
+
+const modelRequests = (name) => requests.filter((p) => p.endsWith(name)).length;
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+function sameTokens(got, want, what) {
+  const n = Math.max(got.length, want.length);
+  for (let i = 0; i < n; i++) {
+    if (got[i] !== want[i]) {
+      throw new Error(`${what}: token ${i} is ${got[i]}, native ${want[i]} (browser ${got.length} tokens, native ${want.length})`);
+    }
+  }
+}
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+const PROMPT = 'The history of the printing press begins';
+
+test('parity_isolated_ui', async () => {
+  const { context, page, problems } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    const loaded = await loadViaUi(page, 'demo');
+    assert(loaded.state === 'ready', `load failed: ${JSON.stringify(loaded.error)}`);
+    const info = loaded.info;
+    assert(info.crossOriginIsolated === true, 'page should be cross-origin isolated');
+    assert(info.threads > 1, `expected more than one thread with COOP/COEP, got ${info.threads} (${info.threadsReason})`);
+    const settings = { prompt: PROMPT, seed: 42, maxTokens: 48 };
+    const run = await generateViaUi(page, settings);
+    const promptIds = await page.evaluate((p) => window.bitmambaDemo.model.tokenize(p).then(Array.from), PROMPT);
+    sameTokens(run.tokens, nativeTokens(promptIds, settings), 'UI generation vs CLI');
+    const shown = await page.textContent('#output-text');
+    assert(shown.length > 0, 'no text shown');
+    assert(problems.length === 0, problems.join('\n'));
+    return `${run.tokens.length} tokens equal the CLI's; ${info.threads} threads (${info.variant})`;
+  } finally {
+    await context.close();
+  }
+});
+
+test('parity_api_settings', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    assert((await loadViaUi(page, 'demo')).state === 'ready', 'load failed');
+    const prompt = [464, 2106, 286, 262, 13570, 1803, 6140];
+    const cases = [
+      { seed: 1, maxTokens: 40 },
+      { seed: 7, maxTokens: 40, temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1 },
+      { seed: 123456789, maxTokens: 40, temperature: 1.3, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1.3 },
+      { seed: 3, maxTokens: 40, temperature: 0.5, topK: 5, topP: 0.5, minP: 0.2, repetitionPenalty: 1 },
+    ];
+    for (const c of cases) {
+      const got = await page.evaluate(async ({ prompt, c }) => {
+        const g = window.bitmambaDemo.model.generate({ tokens: prompt }, c);
+        const out = [];
+        for await (const piece of g) if (piece.token !== null) out.push(piece.token);
+        return out;
+      }, { prompt, c });
+      sameTokens(got, nativeTokens(prompt, c), `settings ${JSON.stringify(c)}`);
+    }
+    return `${cases.length} sampling settings equal the CLI's`;
+  } finally {
+    await context.close();
+  }
+});
+
+test('no_isolation_single_thread', async () => {
+  const { context, page, problems } = await openBrowser();
+  try {
+    await openDemo(page, plainServer);
+    const loaded = await loadViaUi(page, 'demo');
+    assert(loaded.state === 'ready', `load failed: ${JSON.stringify(loaded.error)}`);
+    assert(loaded.info.crossOriginIsolated === false, 'should not be isolated');
+    assert(loaded.info.threads === 1, `expected 1 thread, got ${loaded.info.threads}`);
+    const settings = { prompt: PROMPT, seed: 5, maxTokens: 32 };
+    const run = await generateViaUi(page, settings);
+    const promptIds = await page.evaluate((p) => window.bitmambaDemo.model.tokenize(p).then(Array.from), PROMPT);
+    sameTokens(run.tokens, nativeTokens(promptIds, settings), 'single-thread generation vs CLI');
+    assert(await page.isVisible('#coi-note'), 'the one-thread note should be shown');
+    assert(problems.length === 0, problems.join('\n'));
+    return `1 thread; ${run.tokens.length} tokens equal the CLI's`;
+  } finally {
+    await context.close();
+  }
+});
+
+test('cache_second_load_no_network', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    const first = await loadViaUi(page, 'demo');
+    assert(first.state === 'ready' && first.info.source === 'network', `first load: ${JSON.stringify(first.error ?? first.info.source)}`);
+    assert(first.info.cache.status === 'stored', `not stored: ${JSON.stringify(first.info.cache)}`);
+    const sha = fs.existsSync(demoModel) ? (await import('node:crypto')).createHash('sha256').update(demoBytes).digest('hex') : null;
+    assert(first.info.sha256 === sha, `sha256 ${first.info.sha256} != ${sha}`);
+    const before = modelRequests('/models/bitmamba-demo.bin');
+    await page.reload();
+    await page.waitForFunction(() => window.bitmambaDemo && window.bitmambaDemo.state === 'idle');
+    const second = await loadViaUi(page, 'demo');
+    const after = modelRequests('/models/bitmamba-demo.bin');
+    assert(second.state === 'ready', `second load: ${JSON.stringify(second.error)}`);
+    assert(second.info.source === 'cache' && second.info.cache.status === 'hit', `second load came from ${second.info.source}`);
+    assert(after === before, `${after - before} network requests for the model on the second load`);
+    const run = await generateViaUi(page, { prompt: PROMPT, seed: 9, maxTokens: 16 });
+    const promptIds = await page.evaluate((p) => window.bitmambaDemo.model.tokenize(p).then(Array.from), PROMPT);
+    sameTokens(run.tokens, nativeTokens(promptIds, { seed: 9, maxTokens: 16 }), 'after a cache load');
+    return `second load from cache, 0 model requests (first ${first.info.timings.readMs.toFixed(0)} ms, cached ${second.info.timings.readMs.toFixed(0)} ms)`;
+  } finally {
+    await context.close();
+  }
+});
+
+test('no_content_length', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    const r = await loadViaUi(page, 'url', { url: '/test/no-length.bin' });
+    assert(r.state === 'ready', `load failed: ${JSON.stringify(r.error)}`);
+    assert(r.info.cache.status === 'stored', `not stored: ${JSON.stringify(r.info.cache)}`);
+    return 'loaded and cached without Content-Length';
+  } finally {
+    await context.close();
+  }
+});
+
+const FAILURES = [
+  ['/test/missing.bin', 'http_status'],
+  ['/test/page.bin', 'not_a_model'],
+  ['/test/truncated.bin', 'corrupt_model'],
+  ['/test/code3.bin', 'corrupt_model'],
+  ['/test/drop.bin', 'network'],
+];
+
+test('typed_errors_nothing_cached', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    const seen = [];
+    for (const [url, code] of FAILURES) {
+      const r = await loadViaUi(page, 'url', { url });
+      assert(r.state === 'idle', `${url}: state ${r.state}`);
+      assert(r.error && r.error.code === code, `${url}: expected ${code}, got ${JSON.stringify(r.error)}`);
+      assert(r.banner === code, `${url}: the page shows ${r.banner}`);
+      const stored = await listStorage(page);
+      assert(stored.length === 0 || stored.every((f) => !f.endsWith('.bin') && !f.endsWith('.json')), `${url}: left ${stored.join(', ')}`);
+      seen.push(`${url.split('/').pop()}→${code}`);
+    }
+    const ok = await loadViaUi(page, 'demo');
+    assert(ok.state === 'ready', 'the page is not usable after the errors');
+    return seen.join(', ');
+  } finally {
+    await context.close();
+  }
+});
+
+test('abort_download', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    await page.fill('#model-url', '/test/slow.bin');
+    await page.check('input[name=model][value=url]');
+    const before = await page.evaluate(() => window.bitmambaDemo.loadsFinished ?? 0);
+    await page.click('#load');
+    await page.waitForFunction(() => /Downloading · [1-9]/.test(document.getElementById('progress-text').textContent));
+    const progressText = await page.textContent('#progress-text');
+    await page.click('#cancel-load');
+    await page.waitForFunction((n) => (window.bitmambaDemo.loadsFinished ?? 0) > n, before);
+    const error = await page.evaluate(() => window.bitmambaDemo.lastError);
+    assert(error && error.code === 'aborted', `expected aborted, got ${JSON.stringify(error)}`);
+    await page.waitForTimeout(200);
+    const stored = await listStorage(page);
+    assert(stored.every((f) => !f.endsWith('.bin') && !f.endsWith('.json')), `left ${stored.join(', ')}`);
+    const ok = await loadViaUi(page, 'demo');
+    assert(ok.state === 'ready', 'the page is not usable after cancelling');
+    return `cancelled at "${progressText}"; nothing stored`;
+  } finally {
+    await context.close();
+  }
+});
+
+test('stop_within_one_token_and_screenshot', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    assert((await loadViaUi(page, 'demo')).state === 'ready', 'load failed');
+    await setSettings(page, { prompt: PROMPT, seed: 11, maxTokens: 4000 });
+    const before = await page.evaluate(() => window.bitmambaDemo.runsCompleted ?? 0);
+    await page.click('#generate');
+    await page.waitForFunction(() => window.bitmambaDemo.lastRun && window.bitmambaDemo.lastRun.tokens.length >= 60);
+    const shot = path.join(artifacts, 'mid-generation.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    await page.click('#stop');
+    await page.waitForFunction((n) => (window.bitmambaDemo.runsCompleted ?? 0) > n, before);
+    const run = await page.evaluate(() => window.bitmambaDemo.lastRun);
+    assert(run.stats && run.stats.stopReason === 'stopped', `stop reason ${run.stats && run.stats.stopReason}`);
+    assert(run.stopRequestedAt, 'no stop time recorded');
+    const after = run.tokenTimes.filter((t) => t > run.stopRequestedAt).length;
+    assert(after <= 1, `${after} tokens were generated after Stop`);
+    assert(run.tokens.length < 4000, 'ran to the end');
+    return `${after} token(s) after Stop (of ${run.tokens.length}); screenshot ${path.relative(ROOT, shot)}`;
+  } finally {
+    await context.close();
+  }
+});
+
+test('local_file_and_text_not_html', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, plainServer);
+    const r = await loadViaUi(page, 'file', { file: demoModel });
+    assert(r.state === 'ready' && r.info.source === 'file', `file load: ${JSON.stringify(r.error)}`);
+    const prompt = '<img src=x onerror="window.pwned=1"><b>bold</b>';
+    await generateViaUi(page, { prompt, seed: 2, maxTokens: 20 });
+    const found = await page.evaluate(() => ({
+      elements: document.querySelectorAll('#output img, #output b').length,
+      pwned: window.pwned === 1,
+      echo: document.getElementById('output-prompt').textContent,
+    }));
+    assert(found.elements === 0 && !found.pwned, 'text was inserted as HTML');
+    assert(found.echo === prompt, 'the prompt is not shown verbatim');
+    return 'local .bin loaded; prompt and output inserted as text';
+  } finally {
+    await context.close();
+  }
+});
+
+test('api_logits_snapshot_tokenizer', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    assert((await loadViaUi(page, 'demo')).state === 'ready', 'load failed');
+    const tokens = [464, 2106, 286, 262];
+    const logitsFile = path.join(args.out, 'logits.f32');
+    cli(['logits', demoModel, '--tokens', tokens.join(' '), '--out', logitsFile]);
+    const raw = fs.readFileSync(logitsFile);
+    const all = new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
+    const vocab = all.length / tokens.length;
+    const want = all.subarray(all.length - vocab);
+    const got = await page.evaluate((t) => window.bitmambaDemo.model.logits(t).then(Array.from), tokens);
+    assert(got.length === vocab, `logits length ${got.length} != ${vocab}`);
+    let maxDiff = 0;
+    for (let i = 0; i < vocab; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]));
+    assert(maxDiff <= 1e-4, `logits differ from the CLI's by up to ${maxDiff}`);
+
+    const result = await page.evaluate(async () => {
+      const m = window.bitmambaDemo.model;
+      const collect = async (g) => { const out = []; for await (const p of g) if (p.token !== null) out.push(p.token); return out; };
+      await collect(m.generate({ tokens: [464, 2106] }, { seed: 4, maxTokens: 5 }));
+      const snap = await m.snapshot();
+      const a = await collect(m.generate({ tokens: [286] }, { seed: 8, maxTokens: 10, continue: true }));
+      await m.restore(snap);
+      const b = await collect(m.generate({ tokens: [286] }, { seed: 8, maxTokens: 10, continue: true }));
+      const text = 'Hello, world! Ünïcödé ☃ and 123.';
+      const ids = await m.tokenize(text);
+      const back = await m.detokenize(ids);
+      let aborted = null;
+      try {
+        const c = new AbortController();
+        const g = m.generate('abc', { maxTokens: 3000, signal: c.signal });
+        let n = 0;
+        for await (const p of g) if (++n === 5) c.abort();
+      } catch (e) {
+        aborted = e.code;
+      }
+      let bad = null;
+      try {
+        await collect(m.generate('abc', { topP: 2 }));
+      } catch (e) {
+        bad = e.code;
+      }
+      return { a, b, snapBytes: snap.length, text, back, aborted, bad };
+    });
+    sameTokens(result.b, result.a, 'after restore()');
+    assert(result.back === result.text, `detokenize(tokenize(x)) gave ${JSON.stringify(result.back)}`);
+    assert(result.aborted === 'aborted', `an aborted signal gave ${result.aborted}`);
+    assert(result.bad === 'invalid_argument', `top_p 2 gave ${result.bad}`);
+    return `logits max |diff| ${maxDiff}; snapshot ${result.snapBytes} bytes restores; tokenizer round-trips; abort and bad params typed`;
+  } finally {
+    await context.close();
+  }
+});
+
+test('service_worker_isolation_shim', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, plainServer);
+    assert(await page.evaluate(() => !self.crossOriginIsolated), 'should start without isolation');
+    await page.click('#coi-enable');
+    await page.waitForFunction(() => self.crossOriginIsolated === true, null, { timeout: 20000 });
+    await page.waitForFunction(() => window.bitmambaDemo && window.bitmambaDemo.state === 'idle');
+    const r = await loadViaUi(page, 'demo');
+    assert(r.state === 'ready', `load under the service worker failed: ${JSON.stringify(r.error)}`);
+    assert(r.info.threads > 1, `expected threads under the shim, got ${r.info.threads} (${r.info.threadsReason})`);
+    const run = await generateViaUi(page, { prompt: PROMPT, seed: 3, maxTokens: 12 });
+    assert(run.tokens.length > 0, 'no tokens');
+    return `isolated via the service worker; ${r.info.threads} threads`;
+  } finally {
+    await context.close();
+  }
+});
+
+let passed = 0;
+let failed = 0;
+for (const { name, fn } of tests) {
+  if (args.only && !args.only.has(name)) continue;
+  const started = Date.now();
+  try {
+    const note = await fn();
+    passed++;
+    console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)${note ? ': ' + note : ''}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name} (${((Date.now() - started) / 1000).toFixed(1)} s): ${e && e.stack ? e.stack.split('\n').slice(0, 3).join(' | ') : e}`);
+  }
+}
+
+isolatedServer.server.close();
+plainServer.server.close();
+for (const dir of userDirs) fs.rmSync(dir, { recursive: true, force: true });
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,48 @@
+// What the first 20 bytes of a BIT2 file (DESIGN.md §2) say before the rest
+// arrives: whether it is a model at all, and its exact size. The tensor
+// order and shapes are fixed by the header, so the size is known without a
+// Content-Length: the download allocates exactly that many bytes in the wasm
+// heap, and a 404 page or a truncated file is refused before the engine
+// ever sees it. The engine's parser still validates every byte.
+
+import { BitMambaError } from './errors.js';
+
+export const BIT2_MAGIC = 0x42495432;
+export const BIT2_HEADER_BYTES = 20;
+
+const floatTensorBytes = (dims) => 8 + 4 * dims.length + 4 * dims.reduce((a, b) => a * b, 1);
+const ternaryTensorBytes = (rows, cols) => 16 + Math.ceil((rows * cols) / 4);
+
+/**
+ * @param {Uint8Array} bytes at least the first 20 bytes of the file
+ * @returns {{vocabSize: number, dModel: number, nLayers: number, nHeads: number, fileBytes: number}}
+ */
+export function parseBit2Header(bytes) {
+  if (bytes.length < BIT2_HEADER_BYTES) {
+    throw new BitMambaError('not_a_model', `Not a BitMamba model: the file has only ${bytes.length} bytes.`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, BIT2_HEADER_BYTES);
+  if (view.getInt32(0, true) !== BIT2_MAGIC) {
+    const start = new TextDecoder().decode(bytes.subarray(0, 16)).trimStart().toLowerCase();
+    const looksHtml = start.startsWith('<!doctype') || start.startsWith('<html') || start.startsWith('<');
+    throw new BitMambaError('not_a_model', looksHtml
+      ? 'Not a BitMamba model: the server sent a web page instead of the .bin file.'
+      : 'Not a BitMamba model: the file does not start with the BIT2 magic number.');
+  }
+  const [vocabSize, dModel, nLayers, nHeads] = [4, 8, 12, 16].map((o) => view.getInt32(o, true));
+  const bad = (what) => new BitMambaError('corrupt_model', `Corrupt model header: ${what}.`);
+  // Generous limits: they only keep the size arithmetic exact (< 2^53).
+  if (!(vocabSize > 0 && vocabSize <= 1 << 22)) throw bad(`vocab_size ${vocabSize}`);
+  if (!(dModel > 0 && dModel <= 1 << 16)) throw bad(`d_model ${dModel}`);
+  if (!(nLayers > 0 && nLayers <= 1 << 10)) throw bad(`n_layers ${nLayers}`);
+  if (!(nHeads > 0 && (2 * dModel) % nHeads === 0)) throw bad(`n_heads ${nHeads} does not divide d_inner ${2 * dModel}`);
+
+  const D = dModel, E = 2 * dModel, H = nHeads;
+  const layer =
+    floatTensorBytes([D]) + ternaryTensorBytes(2 * E + 3 * H, D) + floatTensorBytes([E, 1, 4]) +
+    floatTensorBytes([E]) + floatTensorBytes([H]) + floatTensorBytes([H]) + floatTensorBytes([E]) +
+    floatTensorBytes([E]) + ternaryTensorBytes(D, E);
+  const fileBytes = BIT2_HEADER_BYTES + floatTensorBytes([vocabSize, D]) + nLayers * layer +
+    2 * floatTensorBytes([D]) + ternaryTensorBytes(vocabSize, D);
+  return { vocabSize, dModel, nLayers, nHeads, fileBytes };
+}

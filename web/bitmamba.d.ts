@@ -1,0 +1,171 @@
+// Types of web/bitmamba.js, the page-side API of the BitMamba-2 browser runtime.
+
+export type ErrorCode =
+  | 'network'              // fetch failed or the connection dropped mid-download
+  | 'http_status'          // the server answered with a non-2xx status (details.status)
+  | 'not_a_model'          // not a BIT2 file (an HTML page, another file)
+  | 'corrupt_model'        // a BIT2 file the engine or the size check refuses
+  | 'quota'                // not enough (wasm) memory for the model
+  | 'aborted'              // stopped through an AbortSignal
+  | 'unsupported_browser'  // no WebAssembly SIMD128, no module workers, ...
+  | 'invalid_argument'     // a parameter out of range, a token id outside the vocabulary
+  | 'bad_state'            // restore() with a snapshot of another model
+  | 'bad_text'             // text the tokenizer cannot take
+  | 'disposed'             // the model was disposed
+  | 'internal';            // a bug; the message says what happened
+
+export class BitMambaError extends Error {
+  readonly name: 'BitMambaError';
+  readonly code: ErrorCode;
+  readonly details?: Record<string, unknown>;
+}
+
+export type LoadPhase = 'engine' | 'download' | 'cache' | 'file' | 'parse' | 'ready';
+
+export interface LoadProgress {
+  /** Bytes so far in this phase. */
+  loaded: number;
+  /** Total bytes of this phase, or null while unknown (before the BIT2 header arrives without Content-Length). */
+  total: number | null;
+  phase: LoadPhase;
+}
+
+export interface LoadOptions {
+  /** Threads for the kernels when the page is cross-origin isolated (default min(hardwareConcurrency, 8)); otherwise 1. */
+  threads?: number;
+  onProgress?: (progress: LoadProgress) => void;
+  signal?: AbortSignal;
+  /** Keep the model in the origin's storage (OPFS) and read it from there next time. Default true. */
+  cache?: boolean;
+  /** Folder (URL) holding bitmamba-{simd128,relaxed}.{js,wasm,worker.js}. Default: ./dist/ next to bitmamba.js. */
+  wasmBase?: string | URL;
+  /** Force a build; default 'auto' (relaxed SIMD when the browser has it). */
+  variant?: 'auto' | 'simd128' | 'relaxed';
+  /** Where worker.js is, if not next to bitmamba.js. */
+  workerUrl?: string | URL;
+}
+
+export interface CacheState {
+  /** hit: read from storage; stored: written after this download; skipped: could not store (reason); off: not asked or not possible */
+  status: 'hit' | 'stored' | 'skipped' | 'off';
+  reason?: 'quota' | 'storage_error' | 'disabled' | 'unsupported' | 'local file' | 'ArrayBuffer source' | string;
+  message?: string;
+}
+
+export interface ModelInfo {
+  vocabSize: number;
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  dInner: number;
+  headDim: number;
+  fileBytes: number;
+  /** Kernel table in use, e.g. 'wasm_simd128'. */
+  isa: string;
+  variant: 'simd128' | 'relaxed';
+  /** Threads in use (1 unless cross-origin isolated). */
+  threads: number;
+  threadsRequested: number;
+  /** Why that many threads. */
+  threadsReason: string;
+  crossOriginIsolated: boolean;
+  source: 'network' | 'cache' | 'file' | 'buffer';
+  url: string | null;
+  /** SHA-256 of the file (hex) for URL sources; null for files and buffers. */
+  sha256: string | null;
+  cache: CacheState;
+  timings: { engineMs: number; readMs: number; parseMs: number; totalMs: number };
+  /** WebAssembly memory of the worker after loading. */
+  heapBytes: number;
+}
+
+export interface GenerateOptions {
+  /** Default 200. */
+  maxTokens?: number;
+  /** Default 0.8; below 0.05 picks the most likely token. */
+  temperature?: number;
+  /** Default 40; 0 = off. */
+  topK?: number;
+  /** Default 0.9; 1 = off. */
+  topP?: number;
+  /** Default 0.05; 0 = off. */
+  minP?: number;
+  /** Default 1.15; 1 = off. */
+  repetitionPenalty?: number;
+  /** 0 .. 2^64-1 (number, bigint or decimal string). Default: random, reported in the stats. */
+  seed?: number | bigint | string;
+  /** Aborting ends the iteration with an 'aborted' error. */
+  signal?: AbortSignal;
+  /** Append to the current context (after an earlier generate or restore) instead of starting afresh. */
+  continue?: boolean;
+}
+
+export interface TokenPiece {
+  /** The token id; null only for a final piece that flushes an unfinished UTF-8 sequence. */
+  token: number | null;
+  /** Its text; '' while a character is incomplete (the next piece carries it). */
+  text: string;
+  /** When the worker produced it (performance.timeOrigin + performance.now()). */
+  t: number;
+}
+
+export interface GenerateStats {
+  promptTokens: number;
+  generatedTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  prefillTokensPerSecond: number | null;
+  decodeTokensPerSecond: number | null;
+  timeToFirstTokenMs: number | null;
+  totalMs: number;
+  stopReason: 'eos' | 'max_tokens' | 'stopped';
+  /** The seed used, as a decimal string. */
+  seed: string;
+  threads: number;
+  heapBytes: number;
+}
+
+export interface Generation extends AsyncIterableIterator<TokenPiece> {
+  /** Resolves when the run ends. */
+  readonly stats: Promise<GenerateStats>;
+  /** Ends the run after the token being computed (stopReason 'stopped'). Breaking out of for-await does the same. */
+  stop(): void;
+  /** When stop() was called (same clock as TokenPiece.t), or null. */
+  readonly stopRequestedAt: number | null;
+}
+
+export interface Model {
+  readonly info: Readonly<ModelInfo>;
+  generate(input: string | { tokens: ArrayLike<number> }, options?: GenerateOptions): Generation;
+  tokenize(text: string): Promise<Int32Array>;
+  detokenize(tokens: ArrayLike<number>): Promise<string>;
+  /** Logits [vocab] after feeding `tokens` from an empty state; the generation context is untouched. */
+  logits(tokens: ArrayLike<number>): Promise<Float32Array>;
+  /** The generation context as bytes (constant size per model). */
+  snapshot(): Promise<Uint8Array>;
+  /** Back to a snapshot (copied, so it can be restored again); continue with generate(x, {continue: true}). */
+  restore(snapshot: Uint8Array): Promise<void>;
+  /** Empty context. */
+  reset(): Promise<void>;
+  memory(): Promise<{ heapBytes: number; modelBytes: number }>;
+  /** Frees the model and ends its worker. */
+  dispose(): Promise<void>;
+}
+
+export interface CachedModel {
+  url: string;
+  size: number;
+  sha256: string;
+  storedAt: string;
+}
+
+export declare const BitMamba: {
+  /** A URL (fetched with progress and cached), a File/Blob, or an ArrayBuffer (transferred: detached afterwards). */
+  load(source: string | URL | Blob | ArrayBuffer | ArrayBufferView, options?: LoadOptions): Promise<Model>;
+  clearCache(): Promise<void>;
+  cachedModels(): Promise<CachedModel[]>;
+  removeCached(url: string | URL): Promise<void>;
+  readonly crossOriginIsolated: boolean;
+};
+
+export default BitMamba;

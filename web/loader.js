@@ -1,0 +1,313 @@
+// Getting model bytes into the wasm heap: from the network (with the cache),
+// from the cache, from a File/Blob, or from an ArrayBuffer. Runs in the worker.
+//
+// A download streams straight into one buffer allocated in the wasm heap:
+// each network chunk is copied once, to its final place, and (when caching)
+// hashed and written to the cache file at the same time. The buffer's size
+// comes from the BIT2 header in the first 20 bytes (bit2.js), so a missing
+// Content-Length costs nothing: the progress total is known from the 20th
+// byte on, and a body longer or shorter than the header says is refused.
+// When Content-Length is present it must agree with the header (unless the
+// body is content-encoded, where it counts compressed bytes).
+
+import { BitMambaError, asBitMambaError } from './errors.js';
+import { parseBit2Header, BIT2_HEADER_BYTES } from './bit2.js';
+import { Sha256 } from './sha256.js';
+import { CacheWriter, lookupCached, readCached, removeCached, quotaAllows, cacheSupported } from './model-cache.js';
+
+const PROGRESS_INTERVAL_MS = 50;
+const MiB = 1 << 20;
+
+function formatMiB(bytes) {
+  return `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+function throttled(onProgress, phase) {
+  let last = 0;
+  return (loaded, total, force = false) => {
+    const now = performance.now();
+    if (!force && now - last < PROGRESS_INTERVAL_MS) return;
+    last = now;
+    onProgress({ loaded, total, phase });
+  };
+}
+
+/**
+ * Receives a model's bytes in order and puts them in a heap buffer sized by
+ * the header. Optionally hashes them and mirrors them into a cache file.
+ */
+class HeapSink {
+  constructor(engine, { knownSize, hash, openWriter, progress }) {
+    this.engine = engine;
+    this.knownSize = knownSize;   // from Content-Length or Blob.size; null if unknown
+    this.hash = hash ? new Sha256() : null;
+    this.openWriter = openWriter; // async (size) => CacheWriter | null
+    this.progress = progress;
+    this.head = new Uint8Array(BIT2_HEADER_BYTES);
+    this.headLength = 0;
+    this.buf = null;
+    this.size = 0;
+    this.loaded = 0;
+    this.writer = null;
+    this.header = null;
+  }
+
+  async push(chunk) {
+    if (!this.buf) {
+      const take = Math.min(BIT2_HEADER_BYTES - this.headLength, chunk.length);
+      this.head.set(chunk.subarray(0, take), this.headLength);
+      this.headLength += take;
+      if (this.headLength < BIT2_HEADER_BYTES) return;
+      await this.allocate();
+      this.write(this.head);
+      chunk = chunk.subarray(take);
+      if (chunk.length === 0) return;
+    }
+    this.write(chunk);
+  }
+
+  async allocate() {
+    this.header = parseBit2Header(this.head);
+    const size = this.header.fileBytes;
+    if (this.knownSize != null && this.knownSize !== size) {
+      throw new BitMambaError('corrupt_model',
+        this.knownSize < size
+          ? `The model file is truncated: ${this.knownSize} bytes, but its header describes ${size}.`
+          : `The model file has ${this.knownSize - size} bytes of trailing data after the ${size} its header describes.`,
+        { size: this.knownSize, expected: size });
+    }
+    try {
+      this.buf = this.engine.allocBuffer(size);
+    } catch (e) {
+      throw new BitMambaError('quota',
+        `Not enough memory for this model (${formatMiB(size)}): the browser refused to grow WebAssembly memory. ` +
+        'Close other tabs or pick a smaller model.', { size, cause: String(e && e.message || e) });
+    }
+    this.size = size;
+    if (this.openWriter) this.writer = await this.openWriter(size);
+  }
+
+  write(chunk) {
+    if (this.loaded + chunk.length > this.size) {
+      throw new BitMambaError('corrupt_model',
+        `The model file is longer than the ${this.size} bytes its header describes.`, { expected: this.size });
+    }
+    // A fresh view each time: any call into wasm may have grown (replaced) the heap.
+    this.engine.heapView(this.buf).set(chunk, this.loaded);
+    if (this.hash) this.hash.update(chunk);
+    if (this.writer) this.writer.write(chunk, this.loaded);
+    this.loaded += chunk.length;
+    this.progress(this.loaded, this.size);
+  }
+
+  finish() {
+    if (!this.buf) {
+      parseBit2Header(this.head.subarray(0, this.headLength));  // throws not_a_model
+    }
+    if (this.loaded !== this.size) {
+      throw new BitMambaError('corrupt_model',
+        `The model file is truncated: ${this.loaded} bytes, but its header describes ${this.size}.`,
+        { size: this.loaded, expected: this.size });
+    }
+    this.progress(this.loaded, this.size, true);
+    return this.hash ? this.hash.hex() : null;
+  }
+
+  async abandon() {
+    if (this.writer) await this.writer.discard();
+    if (this.buf) this.engine.freeBuffer(this.buf);
+    this.buf = null;
+  }
+}
+
+async function drain(reader, sink, signal) {
+  for (;;) {
+    if (signal.aborted) throw new BitMambaError('aborted', 'Loading was cancelled.');
+    let step;
+    try {
+      step = await reader.read();
+    } catch (e) {
+      if (signal.aborted || (e && e.name === 'AbortError')) throw new BitMambaError('aborted', 'Loading was cancelled.');
+      throw e;
+    }
+    if (step.done) return;
+    await sink.push(step.value);
+  }
+}
+
+/**
+ * Result of every loader: the heap buffer (owned by the caller now) and what
+ * is known about where it came from. `commit()` writes the cache entry and
+ * must be called only after the engine accepted the bytes; `discard()` undoes.
+ * @typedef {{buf: object, bytes: number, source: string, sha256: string|null,
+ *   cache: {status: string, reason?: string, message?: string},
+ *   commit: () => Promise<void>, discard: () => Promise<void>}} Loaded
+ */
+
+/** @returns {Promise<Loaded>} */
+export async function loadFromUrl(engine, url, { cache, signal, onProgress }) {
+  const absolute = new URL(url, self.location.href).href;
+  let cacheState = { status: 'off', reason: cache ? 'unsupported' : 'disabled' };
+  const useCache = cache && cacheSupported();
+
+  if (useCache) {
+    const entry = await lookupCached(absolute).catch(() => null);
+    if (entry) {
+      const loaded = await loadFromCache(engine, entry, signal, onProgress);
+      if (loaded) return loaded;
+    }
+  }
+
+  const progress = throttled(onProgress, 'download');
+  onProgress({ loaded: 0, total: null, phase: 'download' });
+  let response;
+  try {
+    // no-store: the cache below keeps the one copy; the HTTP cache would keep a second.
+    response = await fetch(absolute, { signal, cache: useCache ? 'no-store' : 'default', credentials: 'same-origin' });
+  } catch (e) {
+    if (signal.aborted) throw new BitMambaError('aborted', 'Loading was cancelled.');
+    throw new BitMambaError('network',
+      `Could not download ${absolute}: ${e && e.message ? e.message : e}. Check the connection (and, for another site, that it allows cross-origin requests).`);
+  }
+  if (!response.ok) {
+    throw new BitMambaError('http_status',
+      `The server answered ${response.status}${response.statusText ? ' ' + response.statusText : ''} for ${absolute}.`,
+      { status: response.status });
+  }
+  if (!response.body) throw new BitMambaError('unsupported_browser', 'This browser cannot stream a download (no Response.body).');
+
+  const encoding = response.headers.get('content-encoding');
+  const lengthHeader = response.headers.get('content-length');
+  const knownSize = lengthHeader !== null && (!encoding || encoding === 'identity') ? Number(lengthHeader) : null;
+
+  if (useCache) {
+    cacheState = { status: 'pending' };
+    if (knownSize != null) {
+      const room = await quotaAllows(knownSize).catch(() => ({ ok: true }));
+      if (!room.ok) cacheState = { status: 'skipped', reason: 'quota', message: `only ${formatMiB(room.free)} of storage free` };
+    }
+  }
+  const openWriter = cacheState.status === 'pending' ? async (size) => {
+    const room = await quotaAllows(size).catch(() => ({ ok: true }));
+    if (!room.ok) {
+      cacheState = { status: 'skipped', reason: 'quota', message: `only ${formatMiB(room.free)} of storage free` };
+      return null;
+    }
+    try {
+      return await CacheWriter.open(size);
+    } catch (e) {
+      cacheState = { status: 'skipped', reason: e && e.name === 'QuotaExceededError' ? 'quota' : 'storage_error', message: String(e && e.message || e) };
+      return null;
+    }
+  } : null;
+
+  const sink = new HeapSink(engine, { knownSize, hash: !!openWriter, openWriter, progress: (l, t, f) => progress(l, t ?? knownSize, f) });
+  let sha256;
+  try {
+    await drain(response.body.getReader(), sink, signal);
+    sha256 = sink.finish();
+  } catch (e) {
+    await sink.abandon();
+    const err = asBitMambaError(e);
+    if (err.code === 'internal' && e instanceof TypeError) {
+      throw new BitMambaError('network',
+        `The download of ${absolute} broke off after ${formatMiB(sink.loaded)}${sink.size ? ' of ' + formatMiB(sink.size) : ''}: ${e.message}.`,
+        { loaded: sink.loaded, total: sink.size || null });
+    }
+    throw err;
+  }
+
+  const writer = sink.writer;
+  if (writer && writer.skipped) cacheState = { status: 'skipped', ...writer.skipped };
+  return {
+    buf: sink.buf,
+    bytes: sink.size,
+    source: 'network',
+    url: absolute,
+    sha256,
+    get cache() { return cacheState; },
+    async commit() {
+      if (!writer || writer.skipped) {
+        if (writer && writer.skipped) cacheState = { status: 'skipped', ...writer.skipped };
+        return;
+      }
+      const ok = await writer.commit(absolute, sink.size, sha256, { etag: response.headers.get('etag') });
+      cacheState = ok ? { status: 'stored' } : { status: 'skipped', ...writer.skipped };
+    },
+    async discard() {
+      if (writer) await writer.discard();
+    },
+  };
+}
+
+async function loadFromCache(engine, entry, signal, onProgress) {
+  const progress = throttled(onProgress, 'cache');
+  let buf;
+  try {
+    buf = engine.allocBuffer(entry.size);
+  } catch (e) {
+    throw new BitMambaError('quota', `Not enough memory for this model (${formatMiB(entry.size)}).`, { size: entry.size });
+  }
+  try {
+    progress(0, entry.size, true);
+    await readCached(entry, () => engine.heapView(buf), (loaded) => progress(loaded, entry.size), signal);
+    progress(entry.size, entry.size, true);
+    parseBit2Header(engine.heapView(buf).subarray(0, BIT2_HEADER_BYTES));
+  } catch (e) {
+    engine.freeBuffer(buf);
+    if (signal.aborted) throw new BitMambaError('aborted', 'Loading was cancelled.');
+    await removeCached(entry.url).catch(() => {});
+    return null;  // a damaged entry: download again
+  }
+  return {
+    buf,
+    bytes: entry.size,
+    source: 'cache',
+    url: entry.url,
+    sha256: entry.sha256,
+    cache: { status: 'hit' },
+    async commit() {},
+    // The engine refused bytes that were accepted when stored: drop the entry.
+    async discard() { await removeCached(entry.url).catch(() => {}); },
+  };
+}
+
+/** @returns {Promise<Loaded>} */
+export async function loadFromBlob(engine, blob, { signal, onProgress }) {
+  const progress = throttled(onProgress, 'file');
+  onProgress({ loaded: 0, total: blob.size, phase: 'file' });
+  const sink = new HeapSink(engine, { knownSize: blob.size, hash: false, openWriter: null, progress });
+  try {
+    await drain(blob.stream().getReader(), sink, signal);
+    sink.finish();
+  } catch (e) {
+    await sink.abandon();
+    const err = asBitMambaError(e);
+    if (err.code === 'internal') throw new BitMambaError('network', `Could not read the file: ${err.message}`);
+    throw err;
+  }
+  return {
+    buf: sink.buf, bytes: sink.size, source: 'file', url: null, sha256: null,
+    cache: { status: 'off', reason: 'local file' },
+    async commit() {}, async discard() {},
+  };
+}
+
+/** One copy, into the heap; the transferred ArrayBuffer is dropped afterwards. */
+export async function loadFromArrayBuffer(engine, arrayBuffer, { onProgress }) {
+  const bytes = new Uint8Array(arrayBuffer);
+  const progress = throttled(onProgress, 'file');
+  const sink = new HeapSink(engine, { knownSize: bytes.length, hash: false, openWriter: null, progress });
+  try {
+    await sink.push(bytes);
+    sink.finish();
+  } catch (e) {
+    await sink.abandon();
+    throw e;
+  }
+  return {
+    buf: sink.buf, bytes: sink.size, source: 'buffer', url: null, sha256: null,
+    cache: { status: 'off', reason: 'ArrayBuffer source' },
+    async commit() {}, async discard() {},
+  };
+}

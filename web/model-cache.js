@@ -1,0 +1,262 @@
+// The model cache, in the Origin Private File System (OPFS).
+//
+// Why OPFS rather than Cache Storage: in the worker, a FileSystemSyncAccessHandle
+// writes each network chunk at its offset while the download runs (no
+// Response to build and no second pass over 246 MiB after it), and on a
+// later visit read() fills the wasm heap directly, even when the heap is a
+// SharedArrayBuffer, with no intermediate copies. A half-written file is
+// invisible until its index entry exists, which gives an atomic commit.
+// Both count against the same origin quota (navigator.storage.estimate()).
+//
+// Layout, in the directory `bitmamba-models`:
+//   <sha256>-<size>.bin     the model bytes, named by their content
+//   url-<sha256(url)>.json  the index entry {url, size, sha256, file, storedAt, etag}
+//   partial-<random>.bin    a download in progress; removed on failure
+// An entry is keyed by URL + size + SHA-256: the index file is written only
+// after the download was complete, its size matched the BIT2 header, it was
+// hashed and the engine accepted it. Lookups check the size again.
+
+import { sha256Text } from './sha256.js';
+
+const DIR = 'bitmamba-models';
+const READ_CHUNK = 8 << 20;
+const STALE_PARTIAL_MS = 10 * 60 * 1000;
+
+export function cacheSupported() {
+  return typeof navigator !== 'undefined' && !!navigator.storage && typeof navigator.storage.getDirectory === 'function';
+}
+
+async function modelDir(create) {
+  const root = await navigator.storage.getDirectory();
+  try {
+    return await root.getDirectoryHandle(DIR, { create });
+  } catch (e) {
+    if (!create && e.name === 'NotFoundError') return null;
+    throw e;
+  }
+}
+
+const indexName = (url) => `url-${sha256Text(url).slice(0, 40)}.json`;
+
+async function readJson(dir, name) {
+  try {
+    const file = await (await dir.getFileHandle(name)).getFile();
+    return JSON.parse(await file.text());
+  } catch {
+    return null;
+  }
+}
+
+/** Index entries with their data file present and of the right size. */
+export async function listCached() {
+  if (!cacheSupported()) return [];
+  const dir = await modelDir(false);
+  if (!dir) return [];
+  const out = [];
+  for await (const [name, handle] of dir.entries()) {
+    if (handle.kind !== 'file' || !name.startsWith('url-')) continue;
+    const entry = await readJson(dir, name);
+    if (entry && (await dataFileSize(dir, entry.file)) === entry.size) out.push(entry);
+  }
+  return out;
+}
+
+async function dataFileSize(dir, name) {
+  try {
+    return (await (await dir.getFileHandle(name)).getFile()).size;
+  } catch {
+    return -1;
+  }
+}
+
+/** The entry for `url`, or null. */
+export async function lookupCached(url) {
+  if (!cacheSupported()) return null;
+  const dir = await modelDir(false);
+  if (!dir) return null;
+  const entry = await readJson(dir, indexName(url));
+  if (!entry || entry.url !== url) return null;
+  if ((await dataFileSize(dir, entry.file)) !== entry.size) {
+    await removeCached(url);
+    return null;
+  }
+  return entry;
+}
+
+/**
+ * Reads a cached model into memory the caller owns.
+ * @param {object} entry from lookupCached
+ * @param {() => Uint8Array} target a fresh view of the destination (entry.size bytes)
+ * @param {(loaded: number) => void} onProgress
+ * @param {AbortSignal} signal
+ */
+export async function readCached(entry, target, onProgress, signal) {
+  const dir = await modelDir(false);
+  const handle = await dir.getFileHandle(entry.file);
+  let sync = null;
+  try {
+    sync = await handle.createSyncAccessHandle();
+  } catch {
+    sync = null;  // another tab holds the lock: fall back to a stream
+  }
+  if (sync) {
+    try {
+      for (let at = 0; at < entry.size; at += READ_CHUNK) {
+        signal.throwIfAborted();
+        const n = Math.min(READ_CHUNK, entry.size - at);
+        const got = sync.read(target().subarray(at, at + n), { at });
+        if (got !== n) throw new Error(`cached file ended at byte ${at + got} of ${entry.size}`);
+        onProgress(at + n);
+        await new Promise((r) => setTimeout(r, 0));  // let an abort message in
+      }
+    } finally {
+      sync.close();
+    }
+    return;
+  }
+  const reader = (await handle.getFile()).stream().getReader();
+  let at = 0;
+  for (;;) {
+    signal.throwIfAborted();
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (at + value.length > entry.size) throw new Error('cached file is longer than its index entry');
+    target().set(value, at);
+    at += value.length;
+    onProgress(at);
+  }
+  if (at !== entry.size) throw new Error(`cached file ended at byte ${at} of ${entry.size}`);
+}
+
+/**
+ * A cache file written chunk by chunk during a download. write() never
+ * throws: a quota error (or any storage error) turns the writer off and
+ * `skipped` says why, so the download itself goes on.
+ */
+export class CacheWriter {
+  static async open(size) {
+    const dir = await modelDir(true);
+    await removeStalePartials(dir);
+    const name = `partial-${crypto.randomUUID()}.bin`;
+    const handle = await dir.getFileHandle(name, { create: true });
+    const sync = await handle.createSyncAccessHandle();
+    const writer = new CacheWriter(dir, name, handle, sync);
+    try {
+      sync.truncate(size);  // reserve the space now: a quota error comes before the download
+    } catch (e) {
+      await writer.discard();
+      writer.fail(e);
+    }
+    return writer;
+  }
+
+  constructor(dir, name, handle, sync) {
+    this.dir = dir;
+    this.name = name;
+    this.handle = handle;
+    this.sync = sync;
+    this.skipped = null;  // null while writing; {reason, message} once given up
+  }
+
+  fail(e) {
+    const reason = e && e.name === 'QuotaExceededError' ? 'quota' : 'storage_error';
+    this.skipped = { reason, message: e && e.message ? e.message : String(e) };
+  }
+
+  write(chunk, at) {
+    if (this.skipped) return;
+    try {
+      let done = 0;
+      while (done < chunk.length) done += this.sync.write(chunk.subarray(done), { at: at + done });
+    } catch (e) {
+      this.fail(e);
+      this.discard();
+    }
+  }
+
+  /** Makes the entry visible; false (and nothing left behind) when it could not. */
+  async commit(url, size, sha256, extra = {}) {
+    if (this.skipped) return false;
+    try {
+      this.sync.flush();
+      this.sync.close();
+      this.sync = null;
+      let file = this.name;
+      const finalName = `${sha256}-${size}.bin`;
+      if (typeof this.handle.move === 'function') {
+        await this.dir.removeEntry(finalName).catch(() => {});
+        await this.handle.move(finalName);
+        file = finalName;
+        this.name = finalName;
+      }
+      const entry = { url, size, sha256, file, storedAt: new Date().toISOString(), ...extra };
+      const index = await this.dir.getFileHandle(indexName(url), { create: true });
+      const writable = await index.createWritable();
+      await writable.write(JSON.stringify(entry));
+      await writable.close();
+      this.name = null;
+      return true;
+    } catch (e) {
+      this.fail(e);
+      await this.discard();
+      return false;
+    }
+  }
+
+  async discard() {
+    try {
+      if (this.sync) this.sync.close();
+    } catch { /* already closed */ }
+    this.sync = null;
+    if (this.name) await this.dir.removeEntry(this.name).catch(() => {});
+    this.name = null;
+    if (!this.skipped) this.skipped = { reason: 'discarded', message: 'download not completed' };
+  }
+}
+
+// A partial file is left only if a tab died mid-download. One that is still
+// being written is locked by its sync handle, so removing it fails quietly.
+async function removeStalePartials(dir) {
+  const now = Date.now();
+  for await (const [name, handle] of dir.entries()) {
+    if (handle.kind !== 'file' || !name.startsWith('partial-')) continue;
+    try {
+      const file = await handle.getFile();
+      if (now - file.lastModified > STALE_PARTIAL_MS) await dir.removeEntry(name);
+    } catch { /* in use */ }
+  }
+}
+
+/** Removes the entry for `url` and its data file unless another entry shares it. */
+export async function removeCached(url) {
+  if (!cacheSupported()) return;
+  const dir = await modelDir(false);
+  if (!dir) return;
+  const entry = await readJson(dir, indexName(url));
+  await dir.removeEntry(indexName(url)).catch(() => {});
+  if (!entry) return;
+  for (const other of await listCached()) if (other.file === entry.file) return;
+  await dir.removeEntry(entry.file).catch(() => {});
+}
+
+/** Removes every cached model; a file still open in another tab stays until it closes. */
+export async function clearCache() {
+  if (!cacheSupported()) return;
+  const root = await navigator.storage.getDirectory();
+  try {
+    await root.removeEntry(DIR, { recursive: true });
+  } catch (e) {
+    if (e.name === 'NotFoundError') return;
+    const dir = await modelDir(false);
+    for await (const [name] of dir.entries()) await dir.removeEntry(name).catch(() => {});
+  }
+}
+
+/** Whether `bytes` more fit in the origin's quota, per navigator.storage.estimate(). */
+export async function quotaAllows(bytes) {
+  if (!navigator.storage || typeof navigator.storage.estimate !== 'function') return { ok: true };
+  const { quota = Infinity, usage = 0 } = await navigator.storage.estimate();
+  const free = quota - usage;
+  // Keep a margin: other data of the origin grows too.
+  return { ok: free > bytes + (16 << 20), free, quota, usage };
+}

@@ -1,0 +1,367 @@
+// The module worker that owns the wasm engine, one model per worker.
+//
+// Protocol (one for every operation; bitmamba.js is the other end):
+//   page -> worker  {id, op, args}            a request
+//                   {op: 'abort', target: id} stop request `id`
+//   worker -> page  {type: 'ready'}           once, when the module has started
+//                   {id, type: 'event', event, data}   progress, tokens
+//                   {id, type: 'return', value}        success (buffers transferred)
+//                   {id, type: 'throw', error}         {name, code, message, details}
+// Generation runs one token per engine call and yields to the event loop in
+// between, so an abort (Stop) is seen before the next token is computed, with
+// or without SharedArrayBuffer.
+
+import { BitMambaError, errorToMessage, asBitMambaError } from './errors.js';
+import { loadFromUrl, loadFromBlob, loadFromArrayBuffer } from './loader.js';
+
+const END_OF_TEXT = 50256;
+const GREEDY_BELOW = 0.05;
+// SplitMix64's state advances by this constant per draw (core/rng.h), and the
+// sampler draws exactly once per non-greedy token (core/sampler.h). A call
+// that starts at seed + n * GOLDEN continues the stream of a single call
+// after n tokens, so one-token calls give the CLI's tokens.
+const GOLDEN = 0x9E3779B97F4A7C15n;
+const MASK64 = (1n << 64n) - 1n;
+
+let wasmModule = null;   // the wasm-engine.js module
+let engine = null;
+let model = null;
+let session = null;
+let loadInfo = null;
+const controllers = new Map();  // request id -> AbortController
+let queue = Promise.resolve();  // session operations run one at a time
+
+// Runs `fn` after every operation queued before it (they share one session).
+function exclusive(fn) {
+  const run = queue.then(fn, fn);
+  queue = run.catch(() => {});
+  return run;
+}
+
+const yieldChannel = new MessageChannel();
+let yieldResolve = null;
+yieldChannel.port1.onmessage = () => yieldResolve();
+// A macrotask: pending messages (an abort) are handled before it resolves.
+const yieldToEvents = () => new Promise((resolve) => { yieldResolve = resolve; yieldChannel.port2.postMessage(0); });
+
+function post(message, transfer = []) {
+  self.postMessage(message, transfer);
+}
+
+function requireModel() {
+  if (!model) throw new BitMambaError('disposed', 'No model is loaded in this worker.');
+}
+
+// Several threads need shared wasm memory that can be posted to the
+// engine's pthreads and Atomics.wait in workers; all of it holds only in a
+// cross-origin isolated context. Probe it rather than trust one flag.
+function threadSupport() {
+  if (!self.crossOriginIsolated) {
+    return { ok: false, reason: 'the page is not cross-origin isolated (no COOP/COEP headers), so one thread' };
+  }
+  try {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    const cells = new Int32Array(memory.buffer);
+    Atomics.store(cells, 0, 1);
+    if (Atomics.wait(cells, 0, 0, 0) !== 'not-equal') throw new Error('Atomics.wait misbehaves');
+    new MessageChannel().port1.postMessage(memory);  // throws where shared memory cannot be posted
+    return { ok: true, reason: 'cross-origin isolated' };
+  } catch (e) {
+    return { ok: false, reason: `shared memory is not usable (${e.message}), so one thread` };
+  }
+}
+
+function defaultThreads() {
+  // The kernels are memory-bound: past a few threads more cores add little.
+  return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8));
+}
+
+function heapBytes() {
+  if (!engine) return 0;
+  if (typeof engine.heapBytes === 'function') return engine.heapBytes();
+  if (engine.memory && engine.memory.buffer) return engine.memory.buffer.byteLength;
+  return 0;
+}
+
+const ops = {
+  async load({ source, options }, { signal, emit }) {
+    const t0 = performance.now();
+    const onProgress = (p) => emit('progress', p);
+    onProgress({ loaded: 0, total: null, phase: 'engine' });
+    try {
+      wasmModule = await import('./wasm-engine.js');
+    } catch (e) {
+      throw new BitMambaError('unsupported_browser', `Could not start the engine module: ${e.message}`);
+    }
+    const variant = options.variant && options.variant !== 'auto' ? options.variant : wasmModule.detectVariant();
+    if (!variant) {
+      throw new BitMambaError('unsupported_browser',
+        'This browser lacks WebAssembly SIMD (128-bit), which BitMamba needs. Use a current Chrome, Edge, Firefox or Safari.');
+    }
+    const support = threadSupport();
+    const requested = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
+    const threads = support.ok ? requested : 1;
+    const wasmBase = options.wasmBase ?? new URL('./dist/', import.meta.url).href;
+    try {
+      engine = await wasmModule.loadWasmEngine({ variant, wasmBase, threads });
+    } catch (e) {
+      const err = asBitMambaError(e);
+      if (err.code === 'internal') {
+        throw new BitMambaError('unsupported_browser', `Could not start the WebAssembly engine (${variant}): ${err.message}`);
+      }
+      throw err;
+    }
+    const engineMs = performance.now() - t0;
+    signal.throwIfAborted?.();
+
+    const t1 = performance.now();
+    const read = async (skipCache) => {
+      if (source.url !== undefined) {
+        return loadFromUrl(engine, source.url, { cache: options.cache !== false && !skipCache, signal, onProgress });
+      }
+      if (source.blob !== undefined) return loadFromBlob(engine, source.blob, { signal, onProgress });
+      if (source.buffer !== undefined) return loadFromArrayBuffer(engine, source.buffer, { signal, onProgress });
+      throw new BitMambaError('invalid_argument', 'BitMamba.load needs a URL, a File/Blob or an ArrayBuffer.');
+    };
+    let loaded = await read(false);
+    const readMs = performance.now() - t1;
+
+    let t2 = performance.now();
+    onProgress({ loaded: loaded.bytes, total: loaded.bytes, phase: 'parse' });
+    try {
+      model = engine.loadModel(loaded.buf, { threads });
+    } catch (e) {
+      await loaded.discard();
+      const err = asBitMambaError(e);
+      if (loaded.source !== 'cache' || err.code !== 'corrupt_model') throw err;
+      // A cached copy the engine refuses (damaged on disk): fetch it again.
+      loaded = await read(true);
+      t2 = performance.now();
+      try {
+        model = engine.loadModel(loaded.buf, { threads });
+      } catch (e2) {
+        await loaded.discard();
+        throw asBitMambaError(e2);
+      }
+    }
+    const parseMs = performance.now() - t2;
+    await loaded.commit();
+    session = model.newSession();
+
+    const info = model.info;
+    loadInfo = {
+      vocabSize: info.vocabSize, dModel: info.dModel, nLayers: info.nLayers, nHeads: info.nHeads,
+      dInner: info.dInner, headDim: info.headDim, fileBytes: info.fileBytes,
+      isa: info.isa, variant: engine.variant ?? variant, threads: info.threads ?? threads,
+      threadsRequested: requested, threadsReason: support.reason,
+      crossOriginIsolated: self.crossOriginIsolated === true,
+      source: loaded.source, url: loaded.url, sha256: loaded.sha256, cache: { ...loaded.cache },
+      timings: { engineMs, readMs, parseMs, totalMs: performance.now() - t0 },
+      heapBytes: heapBytes(),
+    };
+    onProgress({ loaded: loaded.bytes, total: loaded.bytes, phase: 'ready' });
+    return { value: loadInfo };
+  },
+
+  generate(args, ctx) {
+    return exclusive(() => generate(args, ctx));
+  },
+
+  tokenize({ text }) {
+    requireModel();
+    const ids = Int32Array.from(engine.tokenize(text));
+    return { value: ids, transfer: [ids.buffer] };
+  },
+
+  detokenize({ tokens }) {
+    requireModel();
+    return { value: engine.detokenize(Int32Array.from(tokens)) };
+  },
+
+  logits({ tokens }) {
+    return exclusive(() => {
+      requireModel();
+      const scratch = model.newSession();
+      try {
+        scratch.feed(Int32Array.from(tokens));
+        const logits = scratch.logits();
+        return { value: logits, transfer: [logits.buffer] };
+      } finally {
+        scratch.dispose();
+      }
+    });
+  },
+
+  snapshot() {
+    return exclusive(() => {
+      requireModel();
+      const bytes = session.snapshot();
+      return { value: bytes, transfer: [bytes.buffer] };
+    });
+  },
+
+  restore({ bytes }) {
+    return exclusive(() => {
+      requireModel();
+      session.restore(new Uint8Array(bytes));
+      return { value: undefined };
+    });
+  },
+
+  reset() {
+    return exclusive(() => {
+      requireModel();
+      session.reset();
+      return { value: undefined };
+    });
+  },
+
+  memory() {
+    return { value: { heapBytes: heapBytes(), modelBytes: loadInfo ? loadInfo.fileBytes : 0 } };
+  },
+
+  dispose() {
+    for (const c of controllers.values()) c.abort();
+    return exclusive(() => {
+      if (session) session.dispose();
+      if (model) model.dispose();
+      session = null;
+      model = null;
+      return { value: undefined };
+    });
+  },
+};
+
+function samplingParams(o) {
+  const num = (v, d) => (v === undefined || v === null ? d : Number(v));
+  return {
+    temperature: num(o.temperature, 0.8),
+    repetitionPenalty: num(o.repetitionPenalty, 1.15),
+    minP: num(o.minP, 0.05),
+    topP: num(o.topP, 0.9),
+    topK: Math.trunc(num(o.topK, 40)),
+  };
+}
+
+function parseSeed(seed) {
+  if (seed === undefined || seed === null || seed === '') {
+    return BigInt(crypto.getRandomValues(new Uint32Array(1))[0]);
+  }
+  try {
+    const value = BigInt(seed);
+    if (value < 0n || value > MASK64) throw new RangeError();
+    return value;
+  } catch {
+    throw new BitMambaError('invalid_argument', `seed = ${seed} must be an integer in [0, 2^64).`);
+  }
+}
+
+// Holds back text until a token completes its UTF-8 character: the engine's
+// detokenize() turns an unfinished sequence into U+FFFD.
+class TextStream {
+  constructor() { this.pending = []; }
+  push(token) {
+    if (token === END_OF_TEXT) return this.flush();
+    this.pending.push(token);
+    const text = engine.detokenize(Int32Array.from(this.pending));
+    if (text.endsWith('\uFFFD') && this.pending.length < 4) return '';
+    this.pending = [];
+    return text;
+  }
+  flush() {
+    if (this.pending.length === 0) return '';
+    const text = engine.detokenize(Int32Array.from(this.pending));
+    this.pending = [];
+    return text;
+  }
+}
+
+async function generate({ input, options }, { signal, emit }) {
+  requireModel();
+  const start = performance.now();
+  const params = samplingParams(options);
+  const maxTokens = options.maxTokens === undefined ? 200 : Math.trunc(Number(options.maxTokens));
+  if (!(maxTokens >= 0)) throw new BitMambaError('invalid_argument', `maxTokens = ${options.maxTokens} must be >= 0.`);
+  const seed = parseSeed(options.seed);
+  const greedy = params.temperature < GREEDY_BELOW;
+
+  let prompt;
+  if (typeof input === 'string') prompt = Int32Array.from(engine.tokenize(input));
+  else if (input && input.tokens) prompt = Int32Array.from(input.tokens);
+  else throw new BitMambaError('invalid_argument', 'generate() takes a string or {tokens}.');
+  if (!options.continue) {
+    session.reset();
+    // Like GPT-2: an empty prompt starts from <|endoftext|>.
+    if (prompt.length === 0) prompt = Int32Array.of(END_OF_TEXT);
+  }
+
+  const none = new Int32Array(0);
+  const text = new TextStream();
+  let generated = 0;
+  let draws = 0n;
+  let prefillMs = 0;
+  let decodeMs = 0;
+  let firstTokenMs = null;
+  let stopReason = 'max_tokens';
+  while (generated < maxTokens) {
+    if (signal.aborted) { stopReason = 'stopped'; break; }
+    let token = -1;
+    const callSeed = (seed + draws * GOLDEN) & MASK64;
+    const stats = session.generate(generated === 0 ? prompt : none, { ...params, seed: callSeed }, 1,
+      (t) => { token = t; return true; });
+    if (generated === 0) {
+      prefillMs = stats.prefillMs;
+      firstTokenMs = performance.now() - start;
+    }
+    decodeMs += stats.decodeMs;
+    if (token < 0) break;
+    generated += 1;
+    if (!greedy) draws += 1n;
+    emit('token', { token, text: text.push(token), t: performance.timeOrigin + performance.now() });
+    if (token === END_OF_TEXT) { stopReason = 'eos'; break; }
+    await yieldToEvents();
+  }
+  const rest = text.flush();
+  if (rest) emit('token', { token: null, text: rest, t: performance.timeOrigin + performance.now() });
+  return {
+    value: {
+      promptTokens: prompt.length,
+      generatedTokens: generated,
+      prefillMs,
+      decodeMs,
+      prefillTokensPerSecond: prefillMs > 0 ? (prompt.length * 1000) / prefillMs : null,
+      decodeTokensPerSecond: decodeMs > 0 ? (generated * 1000) / decodeMs : null,
+      timeToFirstTokenMs: firstTokenMs,
+      totalMs: performance.now() - start,
+      stopReason,
+      seed: seed.toString(),
+      threads: loadInfo.threads,
+      heapBytes: heapBytes(),
+    },
+  };
+}
+
+self.onmessage = async (event) => {
+  const { id, op, args, target } = event.data;
+  if (op === 'abort') {
+    const controller = controllers.get(target);
+    if (controller) controller.abort();
+    return;
+  }
+  const controller = new AbortController();
+  controllers.set(id, controller);
+  const emit = (name, data, transfer = []) => post({ id, type: 'event', event: name, data }, transfer);
+  try {
+    if (!ops[op]) throw new BitMambaError('invalid_argument', `unknown operation ${op}`);
+    const { value, transfer = [] } = await ops[op](args || {}, { signal: controller.signal, emit });
+    post({ id, type: 'return', value }, transfer);
+  } catch (e) {
+    let err = asBitMambaError(e);
+    if (controller.signal.aborted && err.code !== 'aborted') err = new BitMambaError('aborted', 'Stopped.');
+    post({ id, type: 'throw', error: errorToMessage(err) });
+  } finally {
+    controllers.delete(id);
+  }
+};
+
+post({ type: 'ready' });
