@@ -89,6 +89,20 @@ TEST(Cli, RunStreamsIdsToStdoutAndStatsToStderr) {
   EXPECT_NE(r.err.find("peak RSS"), std::string::npos);
 }
 
+TEST(Cli, TextPromptsGoThroughTheTokenizer) {
+  const std::string gpt2_vocab = testing::model_path(50257, 32, 1, 2, 1);
+  const Result r = cli("run " + gpt2_vocab + " --prompt 'Hello world' --max-tokens 5 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"text\":"), std::string::npos) << r.out;
+  const Result bad = cli("run " + gpt2_vocab + " --prompt \"$(printf 'ok \\377')\" --max-tokens 5");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("invalid UTF-8 at byte 3"), std::string::npos) << bad.err;
+  // A small-vocabulary model rejects GPT-2 ids it does not have.
+  const Result small = cli("run " + small_model() + " --prompt 'Hello world' --max-tokens 5");
+  EXPECT_EQ(small.exit_code, 1);
+  EXPECT_NE(small.err.find("outside the vocabulary"), std::string::npos) << small.err;
+}
+
 TEST(Cli, PositionalFormMatchesRun) {
   const Result a = cli(small_model() + " '1 2 3' raw 0.7 1.1 0.05 0.9 40 12");
   const Result b = cli("run " + small_model() +
