@@ -50,7 +50,7 @@ add('contractions',
   "I'm", "I'M", "you'll", "YOU'LL", "You'Ll", "he'd", "HE'D", "'s", "'S", "'t", "'re", "'ve", "'m", "'ll", "'d",
   "''s", "'''", "rock 'n' roll", "the dog's bone's", "’s curly apostrophe’s", "'sup", "'tis", "'em", "'ello",
   "can't won't shouldn't'd've", "y'all're", "o'clock O'Brien", "'s's's", "x's", " 's", "  's", "\n's",
-  "1's 2'd", "é's", "'", "''", "'1", "' s",
+  "1's 2'd", "é's", "٣'s", "½'s", "Ⅻ's", "\u0301's", "中's", "😀's", "ʼs", "ª's", "º's", "µ's", "'", "''", "'1", "' s",
 );
 
 add('code',
@@ -97,6 +97,10 @@ add('whitespace',
   'x\u200by zero width space', 'x\u001cy\u001dz\u001ew\u001fv not JS space', '\u00a0', '\u3000\u3000',
   'x \u0085y', 'a\u0085 b', '\u0085\u0085a', 'x \u001cy', 'x \u001fy', 'x \u180ey', 'x \u200by', 'x \ufeffy',
   'x \u00a0\u00a0y', 'x\u00a0 y', 'x \u2028\u2028y', 'x\t\u3000 y',
+  // CHAR + "'s" shows the class of CHAR in the ids: after a space, number or
+  // letter "'s" stays a contraction; an "other" character swallows the "'".
+  ...['\t', '\u000b', '\u000c', '\u001c', '\u001d', '\u001e', '\u001f', '\u0085', '\u00a0', '\u1680', '\u180e',
+    '\u2000', '\u200a', '\u200b', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000', '\ufeff'].map((c) => `${c}'s`),
   'a  \n  b', 'end with spaces then newline   \n', '    four', '        eight spaces code',
   ' 1', '  1', ' !', '  !', ' é', '  é', '\t1', '\t!',
 );
