@@ -320,13 +320,8 @@ int32_t Tokenizer::merge_rank(int32_t left, int32_t right) const {
   }
 }
 
-// Byte-level BPE of one piece: repeatedly merge the adjacent pair of lowest
-// rank, leftmost first. A min-heap of candidate pairs over a linked list of
-// symbols: O(n log n), where GPT-2's reference loop is O(n^2) per piece.
-// Stale candidates are skipped when popped. Since a merge's parts always come
-// from lower ranks, new pairs rank after the one being applied, so this
-// applies every occurrence of the best pair left to right exactly as GPT-2.
-void Tokenizer::bpe(const uint8_t* word, size_t len, std::vector<int32_t>* out) const {
+// Per-encode buffers, reused from piece to piece.
+struct Tokenizer::BpeScratch {
   struct Symbol {
     int32_t id;  // -1 once merged into its left neighbour
     int32_t prev;
@@ -334,17 +329,30 @@ void Tokenizer::bpe(const uint8_t* word, size_t len, std::vector<int32_t>* out) 
   };
   struct Candidate {
     int32_t rank;
-    int32_t pos;    // left symbol
-    int32_t left;   // ids when pushed; a mismatch means stale
+    int32_t pos;  // left symbol
+    int32_t left;  // ids when pushed; a mismatch means stale
     int32_t right;
   };
+  std::vector<Symbol> sym;
+  std::vector<Candidate> heap;
+  std::vector<int32_t> ids;  // the result
+};
+
+// Byte-level BPE of one piece: repeatedly merge the adjacent pair of lowest
+// rank, leftmost first. A min-heap of candidate pairs over a linked list of
+// symbols: O(n log n), where GPT-2's reference loop is O(n^2) per piece.
+// Stale candidates are skipped when popped. Since a merge's parts always come
+// from lower ranks, new pairs rank after the one being applied, so this
+// applies every occurrence of the best pair left to right exactly as GPT-2.
+void Tokenizer::bpe(const uint8_t* word, size_t len, BpeScratch* scratch) const {
+  using Candidate = BpeScratch::Candidate;
   const auto later = [](const Candidate& a, const Candidate& b) {
     return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos;
   };
-
-  std::vector<Symbol> sym(len);
-  std::vector<Candidate> heap;
-  heap.reserve(len);
+  std::vector<BpeScratch::Symbol>& sym = scratch->sym;
+  std::vector<Candidate>& heap = scratch->heap;
+  sym.resize(len);
+  heap.clear();
   const int32_t n = static_cast<int32_t>(len);
   for (int32_t k = 0; k < n; ++k) sym[k] = {byte_id_[word[k]], k - 1, k + 1 < n ? k + 1 : -1};
   for (int32_t k = 0; k + 1 < n; ++k) {
@@ -357,9 +365,9 @@ void Tokenizer::bpe(const uint8_t* word, size_t len, std::vector<int32_t>* out) 
     std::pop_heap(heap.begin(), heap.end(), later);
     const Candidate c = heap.back();
     heap.pop_back();
-    Symbol& a = sym[c.pos];
+    BpeScratch::Symbol& a = sym[c.pos];
     if (a.id != c.left || a.next < 0 || sym[a.next].id != c.right) continue;
-    Symbol& b = sym[a.next];
+    BpeScratch::Symbol& b = sym[a.next];
     a.id = n_base_ + c.rank;
     b.id = -1;
     a.next = b.next;
@@ -379,11 +387,11 @@ void Tokenizer::bpe(const uint8_t* word, size_t len, std::vector<int32_t>* out) 
       }
     }
   }
-  for (int32_t k = 0; k >= 0; k = sym[k].next) out->push_back(sym[k].id);
+  scratch->ids.clear();
+  for (int32_t k = 0; k >= 0; k = sym[k].next) scratch->ids.push_back(sym[k].id);
 }
 
-void Tokenizer::encode_word(const uint8_t* word, size_t len, std::vector<int32_t>* ids,
-                            std::vector<int32_t>* scratch) const {
+void Tokenizer::encode_word(const uint8_t* word, size_t len, std::vector<int32_t>* ids, BpeScratch* scratch) const {
   if (len == 1) {
     ids->push_back(byte_id_[word[0]]);
     return;
@@ -395,12 +403,11 @@ void Tokenizer::encode_word(const uint8_t* word, size_t len, std::vector<int32_t
     std::lock_guard<std::mutex> lock(cache_mutex_);
     if (cache_->find(hash, word, len, ids)) return;
   }
-  scratch->clear();
   bpe(word, len, scratch);
-  ids->insert(ids->end(), scratch->begin(), scratch->end());
+  ids->insert(ids->end(), scratch->ids.begin(), scratch->ids.end());
   if (cacheable) {
     std::lock_guard<std::mutex> lock(cache_mutex_);
-    cache_->insert(hash, word, len, scratch->data(), scratch->size());
+    cache_->insert(hash, word, len, scratch->ids.data(), scratch->ids.size());
   }
 }
 
@@ -415,7 +422,7 @@ Status Tokenizer::encode(std::string_view text, std::vector<int32_t>* ids) const
   }
   static const AsciiClasses ascii;
   const PieceScanner scanner(s, n, ascii.cls);
-  std::vector<int32_t> scratch;
+  BpeScratch scratch;
   ids->reserve(n / 4 + 1);
   for (size_t i = 0; i < n;) {
     const size_t end = scanner.piece_end(i);

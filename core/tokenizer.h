@@ -71,9 +71,10 @@ class Tokenizer {
  private:
   Tokenizer();
   struct WordCache;
+  struct BpeScratch;
 
-  void encode_word(const uint8_t* word, size_t len, std::vector<int32_t>* ids, std::vector<int32_t>* scratch) const;
-  void bpe(const uint8_t* word, size_t len, std::vector<int32_t>* out) const;
+  void encode_word(const uint8_t* word, size_t len, std::vector<int32_t>* ids, BpeScratch* scratch) const;
+  void bpe(const uint8_t* word, size_t len, BpeScratch* scratch) const;
   int32_t merge_rank(int32_t left, int32_t right) const;
 
   Status load_error_;
