@@ -11,6 +11,13 @@ the ones a JS regex with the `u` flag uses:
                  U+FEFF, every Zs, and U+000A U+000D U+2028 U+2029
                  (not U+0085 NEL, not U+180E: JS does not count them)
 
+Unicode version: the tables follow the UnicodeData.txt they are made from
+(Debian 12: Unicode 15.0.0). A JS engine may be newer: Node 20.20 (ICU 78,
+Unicode 17.0) also counts 9661 characters assigned after 15.0 as letters or
+numbers (e.g. U+088F, Garay, Tulu-Tigalari, CJK Extension I/J). Text holding
+them pre-tokenises differently there; no character assigned in 15.0 differs.
+tests/tokenizer/compare_with_npm.mjs recomputes and reports the difference.
+
 Usage (Debian: apt-get install unicode-data):
   /usr/bin/python3 scripts/make_unicode_tables.py \\
       [/usr/share/unicode/UnicodeData.txt] > core/unicode_tables.cpp
@@ -87,6 +94,8 @@ def main():
     out.write(f"// {version} (Debian package unicode-data). Do not edit; regenerate with\n")
     out.write("//   /usr/bin/python3 scripts/make_unicode_tables.py > core/unicode_tables.cpp\n")
     out.write("// Classes follow JavaScript regex semantics: \\p{L}, \\p{N}, \\s (see the script).\n")
+    out.write("// Characters assigned after this version are \"other\" here; a JS engine with\n")
+    out.write("// newer Unicode differs on them (tests/tokenizer/compare_with_npm.mjs reports it).\n")
     out.write(f"// Code points: {counts['kLetter']} letter, {counts['kNumber']} number, "
               f"{counts['kSpace']} space, in {len(ranges)} ranges.\n")
     out.write('#include "core/unicode_tables.h"\n\nnamespace bitmamba {\n\n')
