@@ -61,7 +61,7 @@ MAX_FLIPS = 4       # replayed flips allowed per case (seen: 0 or 1 in 20 tokens
 CANDIDATES = 16     # nearest candidates tried per attempt
 GREEDY_N = 16
 EOS_TOKEN = 50256
-TIMEOUT = 600
+TIMEOUT = 120      # seconds per command; every run here takes well under one
 
 # (name, make-model arguments, vary constant vectors). Every shape has
 # d_inner % n_heads == 0.
