@@ -14,29 +14,52 @@ inline void cpu_relax() {
 // the gap between two kernels of one token, shorter than a human notices.
 constexpr int kSpinsBeforeSleep = 1 << 16;
 
+// Chunks per thread: enough that a slow thread's last chunk is a small part
+// of the call, few enough that claiming (one contended compare-exchange per
+// chunk) stays cheap.
+constexpr int kChunksPerThread = 4;
+
+constexpr uint64_t kItemMask = 0xffffffffull;
+
+inline uint32_t job_of(uint64_t claim) { return static_cast<uint32_t>(claim >> 32); }
+
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  // Job 0 is "none yet": a worker that starts after the first job was posted
+  // still sees it as new.
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(0); });
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_.store(true);
-    generation_.fetch_add(1, std::memory_order_release);
+    n_.store(0, std::memory_order_relaxed);
+    claim_.store(static_cast<uint64_t>(job_of(claim_.load()) + 1) << 32);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_share(int index) {
-  const int threads = size();
-  const int units = (n_ + grain_ - 1) / grain_;
-  const int begin = static_cast<int>(static_cast<long long>(units) * index / threads) * grain_;
-  int end = static_cast<int>(static_cast<long long>(units) * (index + 1) / threads) * grain_;
-  end = end < n_ ? end : n_;
-  if (begin < end) call_(ctx_, begin, end);
+void ThreadPool::work(uint32_t job) {
+  uint64_t cur = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    if (job_of(cur) != job) return;
+    // n_ and chunk_ may already belong to a later job if this one finished
+    // meanwhile; then claim_ has changed too and the exchange below fails.
+    const int n = n_.load(std::memory_order_relaxed);
+    const int begin = static_cast<int>(cur & kItemMask);
+    if (begin >= n) return;
+    const int chunk = chunk_.load(std::memory_order_relaxed);
+    const int end = chunk < n - begin ? begin + chunk : n;
+    if (!claim_.compare_exchange_weak(cur, (cur & ~kItemMask) | static_cast<uint64_t>(end), std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+      continue;
+    // The job cannot change before this chunk is counted as done.
+    call_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed), begin, end);
+    done_.fetch_add(end - begin, std::memory_order_release);
+  }
 }
 
 void ThreadPool::run(int n, int grain, Call call, void* ctx) {
@@ -45,40 +68,46 @@ void ThreadPool::run(int n, int grain, Call call, void* ctx) {
     call(ctx, 0, n);
     return;
   }
-  call_ = call;
-  ctx_ = ctx;
-  n_ = n;
-  grain_ = grain > 0 ? grain : 1;
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-  // seq_cst on the bump and on sleepers_: a worker going to sleep and this
+  grain = grain > 0 ? grain : 1;
+  const int units = (n - 1) / grain + 1;
+  const int chunks = size() * kChunksPerThread;
+  const int chunk_units = (units - 1) / chunks + 1;
+  call_.store(call, std::memory_order_relaxed);
+  ctx_.store(ctx, std::memory_order_relaxed);
+  n_.store(n, std::memory_order_relaxed);
+  const int64_t chunk = static_cast<int64_t>(chunk_units) * grain;
+  chunk_.store(chunk < n ? static_cast<int>(chunk) : n, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t job = job_of(claim_.load(std::memory_order_relaxed)) + 1;
+  // seq_cst on this store and on sleepers_: a worker going to sleep and this
   // caller must not both miss each other's write.
-  generation_.fetch_add(1);
+  claim_.store(static_cast<uint64_t>(job) << 32);
   if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
     wake_.notify_all();
   }
-  run_share(0);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  work(job);
+  while (done_.load(std::memory_order_acquire) != n) cpu_relax();
 }
 
-void ThreadPool::worker_loop(int index) {
-  unsigned seen = generation_.load(std::memory_order_acquire);
+void ThreadPool::worker_loop(uint32_t seen) {
   for (;;) {
+    uint64_t cur;
     int spins = 0;
-    while (generation_.load(std::memory_order_acquire) == seen) {
+    while (job_of(cur = claim_.load(std::memory_order_acquire)) == seen) {
       if (++spins < kSpinsBeforeSleep) {
         cpu_relax();
         continue;
       }
       std::unique_lock<std::mutex> lock(mutex_);
       sleepers_.fetch_add(1);
-      wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-      sleepers_.fetch_sub(1, std::memory_order_acq_rel);
+      wake_.wait(lock, [&] { return job_of(claim_.load()) != seen; });
+      sleepers_.fetch_sub(1);
+      spins = 0;
     }
-    seen = generation_.load(std::memory_order_acquire);
     if (stop_.load()) return;
-    run_share(index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    seen = job_of(cur);
+    work(seen);
   }
 }
 

@@ -1,13 +1,20 @@
 // A persistent pool of std::threads (Emscripten pthreads in wasm) that runs
-// one parallel loop at a time, split into contiguous ranges.
+// one parallel loop at a time.
 //
-// Decode calls parallel_for ~50 times per token, so a call must cost a few
-// microseconds: idle workers spin for a while on an atomic generation counter
-// before they sleep on a condition variable. Nothing is allocated per call.
+// Decode calls parallel_for ~50-75 times per token, so a call must cost a
+// microsecond or two: idle workers spin for a while on the job word before
+// they sleep on a condition variable, and nothing is allocated per call.
+//
+// Work is claimed, not assigned: the range is cut into a few chunks per
+// thread and every thread, the caller included, takes the next unclaimed
+// chunk until none is left. A worker the OS has descheduled (a busy machine,
+// a background browser tab) then delays the call by at most the chunk it is
+// holding, instead of by its whole share.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -24,29 +31,39 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Calls fn(begin, end) on disjoint ranges covering [0, n), one per thread,
-  // each boundary a multiple of `grain`; returns when all are done.
+  // Calls fn(begin, end) on disjoint ranges covering [0, n), each boundary a
+  // multiple of `grain`, from any of the pool's threads; returns when all
+  // are done. One call at a time per pool.
   template <class Fn>
   void parallel_for(int n, int grain, Fn&& fn) {
-    run(n, grain, [](void* ctx, int begin, int end) { (*static_cast<Fn*>(ctx))(begin, end); }, &fn);
+    using F = typename std::remove_reference<Fn>::type;
+    run(n, grain, [](void* ctx, int begin, int end) { (*static_cast<F*>(ctx))(begin, end); }, &fn);
   }
 
  private:
   using Call = void (*)(void* ctx, int begin, int end);
   void run(int n, int grain, Call call, void* ctx);
-  void worker_loop(int index);
-  void run_share(int index);
+  void worker_loop(uint32_t seen);
+  // Claims and runs chunks of job `job` until none is left.
+  void work(uint32_t job);
 
   std::vector<std::thread> workers_;
-  // The current job; written by the caller before the generation bump.
-  Call call_ = nullptr;
-  void* ctx_ = nullptr;
-  int n_ = 0;
-  int grain_ = 1;
-  std::atomic<unsigned> generation_{0};
-  std::atomic<int> pending_{0};
+
+  // The current job. Written by the caller while no job is open; read by
+  // workers only between seeing the job's number in claim_ and claiming a
+  // chunk of it, which fails if the job changed meanwhile (see work()).
+  // Atomics only so that such a stale read is not a data race.
+  std::atomic<Call> call_{nullptr};
+  std::atomic<void*> ctx_{nullptr};
+  std::atomic<int> n_{0};
+  std::atomic<int> chunk_{1};  // items per claim, a multiple of grain
+
+  // (job number << 32) | next unclaimed item. A new job bumps the number and
+  // resets the item in one store, so a claim can never mix two jobs.
+  alignas(64) std::atomic<uint64_t> claim_{0};
+  alignas(64) std::atomic<int> done_{0};  // items finished in the current job
+  alignas(64) std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
-  std::atomic<int> sleepers_{0};
   std::mutex mutex_;
   std::condition_variable wake_;
 };
