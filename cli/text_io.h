@@ -16,7 +16,7 @@ class TextStream {
  public:
   TextStream();
   ~TextStream();
-  // Appends the text that became complete with `id`; false if none.
+  // Sets *piece to the text that became complete with `id`; false if none.
   bool push(int32_t id, std::string* piece);
   std::string flush();
 
