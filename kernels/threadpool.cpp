@@ -20,6 +20,7 @@ constexpr int kSpinsBeforeSleep = 1 << 16;
 constexpr int kChunksPerThread = 4;
 
 constexpr uint64_t kItemMask = 0xffffffffull;
+constexpr uint64_t kClosed = 0x7fffffff;  // a begin past any n: nothing left to claim
 
 inline uint32_t job_of(uint64_t claim) { return static_cast<uint32_t>(claim >> 32); }
 
@@ -48,7 +49,7 @@ void ThreadPool::work(uint32_t job) {
     if (job_of(cur) != job) return;
     // n_ and chunk_ may already belong to a later job if this one finished
     // meanwhile; then claim_ has changed too and the exchange below fails.
-    const int n = n_.load(std::memory_order_relaxed);
+    const int n = n_.load(std::memory_order_acquire);  // pairs with run(): a new n_ implies the job closed
     const int begin = static_cast<int>(cur & kItemMask);
     if (begin >= n) return;
     const int chunk = chunk_.load(std::memory_order_relaxed);
@@ -69,16 +70,22 @@ void ThreadPool::run(int n, int grain, Call call, void* ctx) {
     return;
   }
   grain = grain > 0 ? grain : 1;
+  // Close the previous job before its fields are rewritten: a worker still in
+  // work() for it holds a claim word whose begin equals the old n, and would
+  // otherwise compare it with the new n_ and claim [old n, new n) of a job
+  // that is over (running the new call on it and overcounting done_, so this
+  // call never returns). Its compare-exchange now fails instead.
+  const uint32_t job = job_of(claim_.load(std::memory_order_relaxed)) + 1;
+  claim_.store(static_cast<uint64_t>(job - 1) << 32 | kClosed);
   const int units = (n - 1) / grain + 1;
   const int chunks = size() * kChunksPerThread;
   const int chunk_units = (units - 1) / chunks + 1;
   call_.store(call, std::memory_order_relaxed);
   ctx_.store(ctx, std::memory_order_relaxed);
-  n_.store(n, std::memory_order_relaxed);
+  n_.store(n, std::memory_order_release);
   const int64_t chunk = static_cast<int64_t>(chunk_units) * grain;
   chunk_.store(chunk < n ? static_cast<int>(chunk) : n, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
-  const uint32_t job = job_of(claim_.load(std::memory_order_relaxed)) + 1;
   // seq_cst on this store and on sleepers_: a worker going to sleep and this
   // caller must not both miss each other's write.
   claim_.store(static_cast<uint64_t>(job) << 32);
