@@ -62,15 +62,20 @@ const ERROR_TEXT = {
   bad_text: ['The prompt could not be read', ''],
 };
 
-function showError(err) {
+// The error box sits in the card whose action failed, where the person is looking.
+function showError(err, card = 'model-card') {
   demo.lastError = { code: err.code ?? 'internal', message: err.message };
+  const box = $('error');
+  const anchor = card === 'model-card' ? $('model-status') : $('stats');
+  if (box.nextElementSibling !== anchor) anchor.before(box);
   const [title, hint] = ERROR_TEXT[err.code] ?? ['Something went wrong', 'Reloading the page may help.'];
   $('error-title').textContent = title;
   $('error-message').textContent = err.message;
   $('error-hint').textContent = hint;
   $('error-hint').hidden = !hint;
-  $('error').hidden = false;
-  $('error').dataset.code = err.code ?? 'internal';
+  box.hidden = false;
+  box.dataset.code = err.code ?? 'internal';
+  box.scrollIntoView({ block: 'nearest' });
 }
 
 function hideError() {
@@ -231,6 +236,7 @@ async function loadModel() {
     $('progress').hidden = true;
     setState('ready');
     if (model.info.cache.status === 'stored') navigator.storage?.persist?.().catch(() => {});
+    $('prompt').focus();
     updateMemory();
   } catch (e) {
     model = null;
@@ -293,7 +299,7 @@ async function generate() {
   try {
     settings = readSettings();
   } catch (e) {
-    showError(e);
+    showError(e, 'generate-card');
     return;
   }
   const prompt = $('prompt').value;
@@ -351,7 +357,7 @@ async function generate() {
   } catch (e) {
     if (frame) cancelAnimationFrame(frame);
     flush();
-    showError(e);
+    showError(e, 'generate-card');
   } finally {
     run.stopRequestedAt = generation.stopRequestedAt;
     generation = null;

@@ -113,7 +113,15 @@ class Generation {
     this.error = null;
     this.stopRequestedAt = null;
     const { signal, ...rest } = options;
-    const args = { input: typeof input === 'string' ? input : { tokens: toInt32(input.tokens) }, options: rest };
+    // Where memory can be shared, Stop is a flag the worker reads before
+    // each token: no message has to reach it first.
+    this.stopFlag = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
+    signal?.addEventListener('abort', () => { if (this.stopFlag) Atomics.store(this.stopFlag, 0, 1); }, { once: true });
+    const args = {
+      input: typeof input === 'string' ? input : { tokens: toInt32(input.tokens) },
+      options: rest,
+      stopFlag: this.stopFlag,
+    };
     const transfer = typeof input === 'string' ? [] : [args.input.tokens.buffer];
     const { id, promise } = client.request('generate', args, {
       transfer,
@@ -155,6 +163,7 @@ class Generation {
   stop() {
     if (this.finished) return;
     this.stopRequestedAt = performance.timeOrigin + performance.now();
+    if (this.stopFlag) Atomics.store(this.stopFlag, 0, 1);
     this.client.abort(this.id);
   }
 

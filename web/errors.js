@@ -32,7 +32,12 @@ export const ERROR_CODES = Object.freeze([
 ]);
 
 // The engine's status names (core/status.h) that mean something else here.
-const ENGINE_CODES = { bad_model: 'corrupt_model', io: 'network' };
+const ENGINE_CODES = {
+  bad_model: 'corrupt_model',
+  io: 'network',
+  out_of_memory: 'quota',
+  unsupported: 'unsupported_browser',
+};
 
 /** Any thrown value as a BitMambaError (engine errors keep their message). */
 export function asBitMambaError(e) {

@@ -16,6 +16,9 @@ import { Sha256 } from './sha256.js';
 import { CacheWriter, lookupCached, readCached, removeCached, quotaAllows, cacheSupported } from './model-cache.js';
 
 const PROGRESS_INTERVAL_MS = 50;
+// Bytes handed to the hash worker but not hashed yet, at most: a network
+// faster than hashing must not queue up a second copy of the model.
+const HASH_BACKLOG_BYTES = 32 << 20;
 const MiB = 1 << 20;
 
 function formatMiB(bytes) {
@@ -33,14 +36,85 @@ function throttled(onProgress, phase) {
 }
 
 /**
+ * SHA-256 of a stream of chunks, computed in a nested worker so that hashing
+ * (~100-200 MiB/s in JS) overlaps the download instead of following it.
+ * Falls back to hashing inline where workers cannot start workers.
+ */
+class ParallelSha256 {
+  constructor() {
+    this.sent = 0;
+    this.done = 0;
+    this.waiters = [];
+    this.failed = null;
+    this.inline = null;
+    try {
+      this.worker = new Worker(new URL('./hash-worker.js', import.meta.url), { type: 'module', name: 'bitmamba-hash' });
+    } catch {
+      this.worker = null;
+      this.inline = new Sha256();
+      return;
+    }
+    this.worker.onmessage = (e) => {
+      this.done = e.data.done;
+      if (e.data.hex) this.result = e.data.hex;
+      this.wake();
+    };
+    this.worker.onerror = (e) => {
+      e.preventDefault();
+      this.failed = new Error(`hash worker: ${e.message || 'failed to start'}`);
+      this.wake();
+    };
+  }
+
+  wake() {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  async until(condition) {
+    while (!condition() && !this.failed) await new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Takes ownership of `chunk` (its buffer may be transferred). */
+  async update(chunk) {
+    if (this.inline) {
+      this.inline.update(chunk);
+      return;
+    }
+    if (this.failed) return;
+    const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength &&
+      !(typeof SharedArrayBuffer !== 'undefined' && chunk.buffer instanceof SharedArrayBuffer);
+    const buffer = whole ? chunk.buffer : chunk.slice().buffer;
+    this.sent += chunk.byteLength;
+    this.worker.postMessage(buffer, [buffer]);
+    if (this.sent - this.done > HASH_BACKLOG_BYTES) await this.until(() => this.sent - this.done <= HASH_BACKLOG_BYTES);
+  }
+
+  /** Hex digest, or null if hashing failed (the download itself is fine then). */
+  async hex() {
+    if (this.inline) return this.inline.hex();
+    if (this.failed) return null;
+    this.worker.postMessage('digest');
+    await this.until(() => this.result);
+    this.close();
+    return this.failed ? null : this.result;
+  }
+
+  close() {
+    if (this.worker) this.worker.terminate();
+    this.worker = null;
+  }
+}
+
+/**
  * Receives a model's bytes in order and puts them in a heap buffer sized by
  * the header. Optionally hashes them and mirrors them into a cache file.
  */
 class HeapSink {
-  constructor(engine, { knownSize, hash, openWriter, progress }) {
-    this.engine = engine;
+  constructor(engineReady, { knownSize, hash, openWriter, progress }) {
+    this.engineReady = engineReady;  // the engine may still be starting while the first bytes arrive
+    this.engine = null;
     this.knownSize = knownSize;   // from Content-Length or Blob.size; null if unknown
-    this.hash = hash ? new Sha256() : null;
+    this.hash = hash ? new ParallelSha256() : null;
     this.openWriter = openWriter; // async (size) => CacheWriter | null
     this.progress = progress;
     this.head = new Uint8Array(BIT2_HEADER_BYTES);
@@ -59,16 +133,17 @@ class HeapSink {
       this.headLength += take;
       if (this.headLength < BIT2_HEADER_BYTES) return;
       await this.allocate();
-      this.write(this.head);
+      await this.write(this.head.slice());
       chunk = chunk.subarray(take);
       if (chunk.length === 0) return;
     }
-    this.write(chunk);
+    await this.write(chunk);
   }
 
   async allocate() {
     this.header = parseBit2Header(this.head);
     const size = this.header.fileBytes;
+    this.engine = await this.engineReady;
     if (this.knownSize != null && this.knownSize !== size) {
       throw new BitMambaError('corrupt_model',
         this.knownSize < size
@@ -85,22 +160,27 @@ class HeapSink {
     }
     this.size = size;
     if (this.openWriter) this.writer = await this.openWriter(size);
+    if (this.hash && !this.writer) {  // not caching after all: the hash has no use
+      this.hash.close();
+      this.hash = null;
+    }
   }
 
-  write(chunk) {
+  async write(chunk) {
     if (this.loaded + chunk.length > this.size) {
       throw new BitMambaError('corrupt_model',
         `The model file is longer than the ${this.size} bytes its header describes.`, { expected: this.size });
     }
-    // A fresh view each time: any call into wasm may have grown (replaced) the heap.
-    this.engine.heapView(this.buf).set(chunk, this.loaded);
-    if (this.hash) this.hash.update(chunk);
-    if (this.writer) this.writer.write(chunk, this.loaded);
+    const at = this.loaded;
     this.loaded += chunk.length;
+    // A fresh view each time: any call into wasm may have grown (replaced) the heap.
+    this.engine.heapView(this.buf).set(chunk, at);
+    if (this.writer) this.writer.write(chunk, at);
     this.progress(this.loaded, this.size);
+    if (this.hash) await this.hash.update(chunk);  // last: it may take the chunk's buffer
   }
 
-  finish() {
+  async finish() {
     if (!this.buf) {
       parseBit2Header(this.head.subarray(0, this.headLength));  // throws not_a_model
     }
@@ -114,6 +194,7 @@ class HeapSink {
   }
 
   async abandon() {
+    if (this.hash) this.hash.close();
     if (this.writer) await this.writer.discard();
     if (this.buf) this.engine.freeBuffer(this.buf);
     this.buf = null;
@@ -145,7 +226,7 @@ async function drain(reader, sink, signal) {
  */
 
 /** @returns {Promise<Loaded>} */
-export async function loadFromUrl(engine, url, { cache, signal, onProgress }) {
+export async function loadFromUrl(engineReady, url, { cache, signal, onProgress }) {
   const absolute = new URL(url, self.location.href).href;
   let cacheState = { status: 'off', reason: cache ? 'unsupported' : 'disabled' };
   const useCache = cache && cacheSupported();
@@ -153,7 +234,7 @@ export async function loadFromUrl(engine, url, { cache, signal, onProgress }) {
   if (useCache) {
     const entry = await lookupCached(absolute).catch(() => null);
     if (entry) {
-      const loaded = await loadFromCache(engine, entry, signal, onProgress);
+      const loaded = await loadFromCache(await engineReady, entry, signal, onProgress);
       if (loaded) return loaded;
     }
   }
@@ -201,11 +282,11 @@ export async function loadFromUrl(engine, url, { cache, signal, onProgress }) {
     }
   } : null;
 
-  const sink = new HeapSink(engine, { knownSize, hash: !!openWriter, openWriter, progress: (l, t, f) => progress(l, t ?? knownSize, f) });
+  const sink = new HeapSink(engineReady, { knownSize, hash: !!openWriter, openWriter, progress: (l, t, f) => progress(l, t ?? knownSize, f) });
   let sha256;
   try {
     await drain(response.body.getReader(), sink, signal);
-    sha256 = sink.finish();
+    sha256 = await sink.finish();
   } catch (e) {
     await sink.abandon();
     const err = asBitMambaError(e);
@@ -218,6 +299,7 @@ export async function loadFromUrl(engine, url, { cache, signal, onProgress }) {
   }
 
   const writer = sink.writer;
+  if (writer && !sha256) await writer.discard();  // hashing failed: no key to store it under
   if (writer && writer.skipped) cacheState = { status: 'skipped', ...writer.skipped };
   return {
     buf: sink.buf,
@@ -273,13 +355,13 @@ async function loadFromCache(engine, entry, signal, onProgress) {
 }
 
 /** @returns {Promise<Loaded>} */
-export async function loadFromBlob(engine, blob, { signal, onProgress }) {
+export async function loadFromBlob(engineReady, blob, { signal, onProgress }) {
   const progress = throttled(onProgress, 'file');
   onProgress({ loaded: 0, total: blob.size, phase: 'file' });
-  const sink = new HeapSink(engine, { knownSize: blob.size, hash: false, openWriter: null, progress });
+  const sink = new HeapSink(engineReady, { knownSize: blob.size, hash: false, openWriter: null, progress });
   try {
     await drain(blob.stream().getReader(), sink, signal);
-    sink.finish();
+    await sink.finish();
   } catch (e) {
     await sink.abandon();
     const err = asBitMambaError(e);
@@ -294,13 +376,13 @@ export async function loadFromBlob(engine, blob, { signal, onProgress }) {
 }
 
 /** One copy, into the heap; the transferred ArrayBuffer is dropped afterwards. */
-export async function loadFromArrayBuffer(engine, arrayBuffer, { onProgress }) {
+export async function loadFromArrayBuffer(engineReady, arrayBuffer, { onProgress }) {
   const bytes = new Uint8Array(arrayBuffer);
   const progress = throttled(onProgress, 'file');
-  const sink = new HeapSink(engine, { knownSize: bytes.length, hash: false, openWriter: null, progress });
+  const sink = new HeapSink(engineReady, { knownSize: bytes.length, hash: false, openWriter: null, progress });
   try {
     await sink.push(bytes);
-    sink.finish();
+    await sink.finish();
   } catch (e) {
     await sink.abandon();
     throw e;

@@ -8,8 +8,9 @@
 //                   {id, type: 'return', value}        success (buffers transferred)
 //                   {id, type: 'throw', error}         {name, code, message, details}
 // Generation runs one token per engine call and yields to the event loop in
-// between, so an abort (Stop) is seen before the next token is computed, with
-// or without SharedArrayBuffer.
+// between, so an abort (Stop) is seen before the next token is computed.
+// When the page is cross-origin isolated, generate also gets a shared stop
+// flag, read before each token, so Stop does not wait for a message hop.
 
 import { BitMambaError, errorToMessage, asBitMambaError } from './errors.js';
 import { loadFromUrl, loadFromBlob, loadFromArrayBuffer } from './loader.js';
@@ -77,10 +78,7 @@ function defaultThreads() {
 }
 
 function heapBytes() {
-  if (!engine) return 0;
-  if (typeof engine.heapBytes === 'function') return engine.heapBytes();
-  if (engine.memory && engine.memory.buffer) return engine.memory.buffer.byteLength;
-  return 0;
+  return engine ? engine.heapBytes() : 0;
 }
 
 const ops = {
@@ -88,61 +86,78 @@ const ops = {
     const t0 = performance.now();
     const onProgress = (p) => emit('progress', p);
     onProgress({ loaded: 0, total: null, phase: 'engine' });
-    try {
-      wasmModule = await import('./wasm-engine.js');
-    } catch (e) {
-      throw new BitMambaError('unsupported_browser', `Could not start the engine module: ${e.message}`);
-    }
-    const variant = options.variant && options.variant !== 'auto' ? options.variant : wasmModule.detectVariant();
-    if (!variant) {
-      throw new BitMambaError('unsupported_browser',
-        'This browser lacks WebAssembly SIMD (128-bit), which BitMamba needs. Use a current Chrome, Edge, Firefox or Safari.');
-    }
     const support = threadSupport();
     const requested = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
     const threads = support.ok ? requested : 1;
-    const wasmBase = options.wasmBase ?? new URL('./dist/', import.meta.url).href;
-    try {
-      engine = await wasmModule.loadWasmEngine({ variant, wasmBase, threads });
-    } catch (e) {
-      const err = asBitMambaError(e);
-      if (err.code === 'internal') {
-        throw new BitMambaError('unsupported_browser', `Could not start the WebAssembly engine (${variant}): ${err.message}`);
+    let variant = null;
+    let engineMs = 0;
+    // The engine starts while the cache is looked up and the request goes
+    // out; the loaders wait for it only to allocate the buffer.
+    const engineReady = (async () => {
+      try {
+        wasmModule = await import('./wasm-engine.js');
+      } catch (e) {
+        throw new BitMambaError('unsupported_browser', `Could not start the engine module: ${e.message}`);
       }
-      throw err;
-    }
-    const engineMs = performance.now() - t0;
-    signal.throwIfAborted?.();
+      variant = options.variant && options.variant !== 'auto' ? options.variant : wasmModule.detectVariant();
+      if (!variant) {
+        throw new BitMambaError('unsupported_browser',
+          'This browser lacks WebAssembly SIMD (128-bit), which BitMamba needs. Use a current Chrome, Edge, Firefox or Safari.');
+      }
+      const wasmBase = options.wasmBase ?? new URL('./dist/', import.meta.url).href;
+      if (!self.crossOriginIsolated && typeof SharedArrayBuffer === 'undefined') {
+        // Emscripten's pthread glue names SharedArrayBuffer even when it
+        // starts no thread. Outside isolation the constructor is not a
+        // global, though one-thread shared wasm memory still works.
+        self.SharedArrayBuffer = new WebAssembly.Memory({ initial: 0, maximum: 0, shared: true }).buffer.constructor;
+      }
+      try {
+        const e = await wasmModule.loadWasmEngine({ variant, wasmBase, threads });
+        engineMs = performance.now() - t0;
+        return e;
+      } catch (e) {
+        const err = asBitMambaError(e);
+        if (err.code === 'internal') {
+          throw new BitMambaError('unsupported_browser', `Could not start the WebAssembly engine (${variant}): ${err.message}`);
+        }
+        throw err;
+      }
+    })();
+    engineReady.catch(() => {});  // reported through the loaders or the await below
 
     const t1 = performance.now();
     const read = async (skipCache) => {
       if (source.url !== undefined) {
-        return loadFromUrl(engine, source.url, { cache: options.cache !== false && !skipCache, signal, onProgress });
+        return loadFromUrl(engineReady, source.url, { cache: options.cache !== false && !skipCache, signal, onProgress });
       }
-      if (source.blob !== undefined) return loadFromBlob(engine, source.blob, { signal, onProgress });
-      if (source.buffer !== undefined) return loadFromArrayBuffer(engine, source.buffer, { signal, onProgress });
+      if (source.blob !== undefined) return loadFromBlob(engineReady, source.blob, { signal, onProgress });
+      if (source.buffer !== undefined) return loadFromArrayBuffer(engineReady, source.buffer, { signal, onProgress });
       throw new BitMambaError('invalid_argument', 'BitMamba.load needs a URL, a File/Blob or an ArrayBuffer.');
     };
     let loaded = await read(false);
+    engine = await engineReady;
     const readMs = performance.now() - t1;
 
     let t2 = performance.now();
-    onProgress({ loaded: loaded.bytes, total: loaded.bytes, phase: 'parse' });
+    // On success the model owns the buffer; on error it is still ours to free.
+    const parse = async () => {
+      onProgress({ loaded: loaded.bytes, total: loaded.bytes, phase: 'parse' });
+      try {
+        model = engine.loadModel(loaded.buf, { threads });
+      } catch (e) {
+        engine.freeBuffer(loaded.buf);
+        await loaded.discard();
+        throw asBitMambaError(e);
+      }
+    };
     try {
-      model = engine.loadModel(loaded.buf, { threads });
-    } catch (e) {
-      await loaded.discard();
-      const err = asBitMambaError(e);
+      await parse();
+    } catch (err) {
       if (loaded.source !== 'cache' || err.code !== 'corrupt_model') throw err;
       // A cached copy the engine refuses (damaged on disk): fetch it again.
       loaded = await read(true);
       t2 = performance.now();
-      try {
-        model = engine.loadModel(loaded.buf, { threads });
-      } catch (e2) {
-        await loaded.discard();
-        throw asBitMambaError(e2);
-      }
+      await parse();
     }
     const parseMs = performance.now() - t2;
     await loaded.commit();
@@ -156,6 +171,7 @@ const ops = {
       threadsRequested: requested, threadsReason: support.reason,
       crossOriginIsolated: self.crossOriginIsolated === true,
       source: loaded.source, url: loaded.url, sha256: loaded.sha256, cache: { ...loaded.cache },
+      // engineMs overlaps readMs: the engine starts during the lookup and the request.
       timings: { engineMs, readMs, parseMs, totalMs: performance.now() - t0 },
       heapBytes: heapBytes(),
     };
@@ -276,7 +292,8 @@ class TextStream {
   }
 }
 
-async function generate({ input, options }, { signal, emit }) {
+async function generate({ input, options, stopFlag }, { signal, emit }) {
+  const stopped = () => signal.aborted || (stopFlag != null && Atomics.load(stopFlag, 0) !== 0);
   requireModel();
   const start = performance.now();
   const params = samplingParams(options);
@@ -304,7 +321,7 @@ async function generate({ input, options }, { signal, emit }) {
   let firstTokenMs = null;
   let stopReason = 'max_tokens';
   while (generated < maxTokens) {
-    if (signal.aborted) { stopReason = 'stopped'; break; }
+    if (stopped()) { stopReason = 'stopped'; break; }
     let token = -1;
     const callSeed = (seed + draws * GOLDEN) & MASK64;
     const stats = session.generate(generated === 0 ? prompt : none, { ...params, seed: callSeed }, 1,

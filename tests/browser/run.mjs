@@ -173,7 +173,12 @@ async function loadViaUi(page, choice, { url, file, timeout = 120000 } = {}) {
   if (choice === 'file') await page.setInputFiles('#model-file', file);
   await page.check(`input[name=model][value=${choice}]`);
   await page.click('#load');
-  await page.waitForFunction((n) => (window.bitmambaDemo.loadsFinished ?? 0) > n, before, { timeout });
+  try {
+    await page.waitForFunction((n) => (window.bitmambaDemo.loadsFinished ?? 0) > n, before, { timeout });
+  } catch (e) {
+    const shown = await page.evaluate(() => `${document.getElementById('progress-text').textContent} | ${document.getElementById('model-status').textContent}`);
+    throw new Error(`loading ${choice} did not finish in ${timeout / 1000} s; the page shows: ${shown}`);
+  }
   return page.evaluate(() => ({
     state: window.bitmambaDemo.state,
     info: window.bitmambaDemo.model ? window.bitmambaDemo.model.info : null,
