@@ -53,6 +53,21 @@ TEST(ThreadPool, ManySmallCallsBackToBack) {
   EXPECT_EQ(total.load(), 20000L * 64);
 }
 
+// A worker late to notice that a small job is over must not claim part of
+// the next, larger one under the old job's number (that bug hung run() in
+// about one of five runs of this test).
+TEST(ThreadPool, SmallAndLargeCallsAlternating) {
+  ThreadPool pool(3);
+  std::atomic<long> total{0};
+  long want = 0;
+  for (int iter = 0; iter < 100000; ++iter) {
+    const int n = iter % 2 == 0 ? 3 : 700 + iter % 300;
+    want += n;
+    pool.parallel_for(n, 1, [&](int begin, int end) { total.fetch_add(end - begin, std::memory_order_relaxed); });
+    ASSERT_EQ(total.load(), want) << "call " << iter;
+  }
+}
+
 TEST(ThreadPool, WakesSleepingWorkers) {
   ThreadPool pool(3);
   for (int iter = 0; iter < 5; ++iter) {
