@@ -44,61 +44,106 @@ Status validate(const SamplingParams& p) {
 }
 
 Sampler::Sampler(const SamplingParams& params, int vocab_size)
-    : params_(params), vocab_(vocab_size), rng_(params.seed), penalized_(static_cast<size_t>(vocab_size)) {
+    : params_(params), vocab_(vocab_size), rng_(params.seed) {
   const int k = params.top_k == 0 || params.top_k > vocab_size ? vocab_size : params.top_k;
   candidates_.reserve(static_cast<size_t>(k));
   probs_.reserve(static_cast<size_t>(k));
 }
 
-// Keeps the k best of `logits` in candidates_, sorted best first. One pass
-// with an insertion into a short sorted list: almost every logit loses the
-// comparison with the current k-th and costs one compare.
-void Sampler::select_top(const std::vector<float>& logits, int k) {
-  candidates_.clear();
-  for (int32_t id = 0; id < vocab_; ++id) {
-    const float l = logits[static_cast<size_t>(id)];
-    if (static_cast<int>(candidates_.size()) == k) {
-      const Candidate& worst = candidates_.back();
-      if (!better(l, id, worst.logit, worst.id)) continue;
-      candidates_.pop_back();
+// Calls fn(id, penalized logit) for every id in increasing order, without
+// copying the logits: 64 ids at a time, and only the words of the seen-token
+// bitset that are not zero take the per-id penalty test.
+template <class Fn>
+void Sampler::for_each_penalized(const float* logits, const Session& session, Fn&& fn) const {
+  const float penalty = params_.repetition_penalty;
+  const uint64_t* bits = session.seen_bits();
+  for (int32_t base = 0; base < vocab_; base += 64) {
+    const int32_t end = vocab_ - base < 64 ? vocab_ : base + 64;
+    const uint64_t word = penalty != 1.0f ? bits[base / 64] : 0;
+    if (word == 0) {
+      for (int32_t id = base; id < end; ++id) fn(id, logits[id]);
+      continue;
     }
-    auto pos = std::upper_bound(candidates_.begin(), candidates_.end(), Candidate{l, id},
-                                [](const Candidate& a, const Candidate& b) { return better(a.logit, a.id, b.logit, b.id); });
-    candidates_.insert(pos, Candidate{l, id});
+    for (int32_t id = base; id < end; ++id) {
+      float l = logits[id];
+      if (((word >> (id - base)) & 1) != 0 && !is_exempt(id)) l = l > 0.0f ? l / penalty : l * penalty;
+      fn(id, l);
+    }
   }
 }
 
-int32_t Sampler::sample(const float* logits, const Session& session) {
-  std::copy(logits, logits + vocab_, penalized_.begin());
+// Highest penalized logit, lowest id on ties. 64 ids without a penalty take
+// their maximum first (m > x ? m : x, one maxss per logit with 4 chains)
+// and look for its lowest id only when it beats the best so far.
+int32_t Sampler::greedy(const float* logits, const Session& session) const {
   const float penalty = params_.repetition_penalty;
-  if (penalty != 1.0f) {
-    const uint64_t* bits = session.seen_bits();
-    for (int32_t word = 0; word < (vocab_ + 63) / 64; ++word) {
-      for (uint64_t w = bits[word]; w != 0; w &= w - 1) {
-        const int32_t id = word * 64 + __builtin_ctzll(w);
-        if (is_exempt(id)) continue;
-        float& l = penalized_[static_cast<size_t>(id)];
-        l = l > 0.0f ? l / penalty : l * penalty;
+  const uint64_t* bits = session.seen_bits();
+  const auto penalize = [penalty](float l) { return l > 0.0f ? l / penalty : l * penalty; };
+  int32_t best = 0;
+  float best_logit = logits[0];
+  if (penalty != 1.0f && (bits[0] & 1) != 0 && !is_exempt(0)) best_logit = penalize(best_logit);
+  for (int32_t base = 0; base < vocab_; base += 64) {
+    const int32_t end = vocab_ - base < 64 ? vocab_ : base + 64;
+    const uint64_t word = penalty != 1.0f ? bits[base / 64] : 0;
+    if (word != 0) {
+      for (int32_t id = base; id < end; ++id) {
+        float l = logits[id];
+        if (((word >> (id - base)) & 1) != 0 && !is_exempt(id)) l = penalize(l);
+        if (l > best_logit) {
+          best = id;
+          best_logit = l;
+        }
+      }
+      continue;
+    }
+    float m0 = logits[base], m1 = m0, m2 = m0, m3 = m0;
+    int32_t id = base;
+    for (; id + 4 <= end; id += 4) {
+      m0 = m0 > logits[id] ? m0 : logits[id];
+      m1 = m1 > logits[id + 1] ? m1 : logits[id + 1];
+      m2 = m2 > logits[id + 2] ? m2 : logits[id + 2];
+      m3 = m3 > logits[id + 3] ? m3 : logits[id + 3];
+    }
+    for (; id < end; ++id) m0 = m0 > logits[id] ? m0 : logits[id];
+    m0 = m0 > m1 ? m0 : m1;
+    m2 = m2 > m3 ? m2 : m3;
+    const float m = m0 > m2 ? m0 : m2;
+    if (!(m > best_logit)) continue;
+    for (id = base; id < end; ++id) {
+      if (logits[id] == m) {
+        best = id;
+        best_logit = m;
+        break;
       }
     }
   }
+  return best;
+}
 
-  if (params_.temperature < kGreedyBelow) {
-    int32_t best = 0;
-    for (int32_t id = 1; id < vocab_; ++id)
-      if (penalized_[static_cast<size_t>(id)] > penalized_[static_cast<size_t>(best)]) best = id;
-    return best;
-  }
+int32_t Sampler::sample(const float* logits, const Session& session) {
+  if (params_.temperature < kGreedyBelow) return greedy(logits, session);
 
   const int k = params_.top_k == 0 || params_.top_k > vocab_ ? vocab_ : params_.top_k;
+  candidates_.clear();
   if (k == vocab_) {
     // top_k off: every token is a candidate; a full sort is what was asked for.
-    candidates_.resize(static_cast<size_t>(vocab_));
-    for (int32_t id = 0; id < vocab_; ++id) candidates_[static_cast<size_t>(id)] = {penalized_[static_cast<size_t>(id)], id};
+    for_each_penalized(logits, session, [&](int32_t id, float l) { candidates_.push_back(Candidate{l, id}); });
     std::sort(candidates_.begin(), candidates_.end(),
               [](const Candidate& a, const Candidate& b) { return better(a.logit, a.id, b.logit, b.id); });
   } else {
-    select_top(penalized_, k);
+    // The k best, sorted best first: one pass with an insertion into a short
+    // sorted list; almost every logit loses the comparison with the current
+    // k-th and costs one compare.
+    for_each_penalized(logits, session, [&](int32_t id, float l) {
+      if (static_cast<int>(candidates_.size()) == k) {
+        const Candidate& worst = candidates_.back();
+        if (!better(l, id, worst.logit, worst.id)) return;
+        candidates_.pop_back();
+      }
+      auto pos = std::upper_bound(candidates_.begin(), candidates_.end(), Candidate{l, id},
+                                  [](const Candidate& x, const Candidate& y) { return better(x.logit, x.id, y.logit, y.id); });
+      candidates_.insert(pos, Candidate{l, id});
+    });
   }
 
   const float top = candidates_[0].logit;

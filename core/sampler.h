@@ -39,12 +39,13 @@ class Sampler {
     float logit;
     int32_t id;
   };
-  void select_top(const std::vector<float>& logits, int k);
+  int32_t greedy(const float* logits, const Session& session) const;
+  template <class Fn>
+  void for_each_penalized(const float* logits, const Session& session, Fn&& fn) const;
 
   SamplingParams params_;
   int vocab_;
   SplitMix64 rng_;
-  std::vector<float> penalized_;        // [vocab]
   std::vector<Candidate> candidates_;   // [k] kept sorted, best first
   std::vector<float> probs_;            // [k]
 };
