@@ -145,7 +145,7 @@ function describeCache(cache) {
     case 'hit': return 'loaded from this browser’s storage';
     case 'stored': return 'stored in this browser for next time';
     case 'skipped': return cache.reason === 'quota'
-      ? `not stored: not enough storage space (${cache.message ?? ''})`
+      ? `not stored: not enough storage space${cache.free != null ? ` (${formatBytes(Math.max(0, cache.free))} free)` : ''}`
       : `not stored (${cache.message ?? cache.reason})`;
     default: return cache.reason === 'disabled' ? 'not stored (off)' : '';
   }

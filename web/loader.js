@@ -265,13 +265,13 @@ export async function loadFromUrl(engineReady, url, { cache, signal, onProgress 
     cacheState = { status: 'pending' };
     if (knownSize != null) {
       const room = await quotaAllows(knownSize).catch(() => ({ ok: true }));
-      if (!room.ok) cacheState = { status: 'skipped', reason: 'quota', message: `only ${formatMiB(room.free)} of storage free` };
+      if (!room.ok) cacheState = { status: 'skipped', reason: 'quota', free: room.free, message: `only ${formatMiB(room.free)} of storage free` };
     }
   }
   const openWriter = cacheState.status === 'pending' ? async (size) => {
     const room = await quotaAllows(size).catch(() => ({ ok: true }));
     if (!room.ok) {
-      cacheState = { status: 'skipped', reason: 'quota', message: `only ${formatMiB(room.free)} of storage free` };
+      cacheState = { status: 'skipped', reason: 'quota', free: room.free, message: `only ${formatMiB(room.free)} of storage free` };
       return null;
     }
     try {

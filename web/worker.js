@@ -116,6 +116,14 @@ const ops = {
         engineMs = performance.now() - t0;
         return e;
       } catch (e) {
+        // Missing engine files are a deployment problem, not the browser's.
+        const files = new URL(`bitmamba-${variant}.wasm`, wasmBase).href;
+        const found = await fetch(files, { method: 'HEAD' }).then((r) => r.status, () => null);
+        if (found !== null && found >= 400) {
+          throw new BitMambaError('http_status',
+            `The engine files are missing: ${files} answered ${found}. The site needs the wasm build in dist/ (see docs/browser.md).`,
+            { status: found });
+        }
         const err = asBitMambaError(e);
         if (err.code === 'internal') {
           throw new BitMambaError('unsupported_browser', `Could not start the WebAssembly engine (${variant}): ${err.message}`);

@@ -344,6 +344,53 @@ test('no_content_length', async () => {
   }
 });
 
+test('quota_loads_uncached', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    // Chromium's DevTools protocol can shrink the origin's quota below the model's size.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(isolatedServer.url).origin, quotaSize: 8 << 20 });
+    const r = await loadViaUi(page, 'demo');
+    assert(r.state === 'ready', `load failed: ${JSON.stringify(r.error)}`);
+    assert(r.info.cache.status === 'skipped' && r.info.cache.reason === 'quota', `cache: ${JSON.stringify(r.info.cache)}`);
+    const status = await page.textContent('#model-status');
+    assert(/not stored: not enough storage space/.test(status), `the page says: ${status}`);
+    const stored = await listStorage(page);
+    assert(stored.every((f) => !f.endsWith('.bin') && !f.endsWith('.json')), `left ${stored.join(', ')}`);
+    const run = await generateViaUi(page, { prompt: PROMPT, seed: 6, maxTokens: 8 });
+    assert(run.tokens.length === 8, 'generation after an uncached load failed');
+    return `quota 8 MiB: loaded without caching; the page says "${status.match(/not stored: not enough storage space( \([^)]*\))?/)[0]}"`;
+  } finally {
+    await context.close();
+  }
+});
+
+test('arraybuffer_source_transferred', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    const r = await page.evaluate(async () => {
+      const { BitMamba } = window.bitmambaDemo;
+      const buffer = await (await fetch('models/bitmamba-demo.bin')).arrayBuffer();
+      const size = buffer.byteLength;
+      const model = await BitMamba.load(buffer);
+      const out = { size, after: buffer.byteLength, source: model.info.source, cache: model.info.cache.status };
+      const g = model.generate({ tokens: [464, 2106] }, { seed: 1, maxTokens: 4 });
+      out.tokens = [];
+      for await (const p of g) out.tokens.push(p.token);
+      await model.dispose();
+      return out;
+    });
+    assert(r.source === 'buffer' && r.cache === 'off', JSON.stringify(r));
+    assert(r.after === 0, `the ArrayBuffer was copied, not transferred (${r.after} bytes left)`);
+    sameTokens(r.tokens, nativeTokens([464, 2106], { seed: 1, maxTokens: 4 }), 'ArrayBuffer source');
+    return `${r.size} bytes transferred (detached in the page), tokens equal the CLI's`;
+  } finally {
+    await context.close();
+  }
+});
+
 const FAILURES = [
   ['/test/missing.bin', 'http_status'],
   ['/test/page.bin', 'not_a_model'],
