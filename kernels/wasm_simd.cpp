@@ -1,0 +1,392 @@
+// WebAssembly SIMD128 kernels, and (built with BITMAMBA_WASM_RELAXED and
+// -mrelaxed-simd) the relaxed-SIMD variant. Which one is a property of the
+// build: kernels/CMakeLists.txt compiles this file once, for one of them.
+//
+// Bit-identical to kernels/scalar.cpp: the ternary sums are exact integers in
+// any order, and the float code does the operations of kernels.h in the same
+// order, lane by lane (wasm has no fused multiply-add outside relaxed SIMD,
+// and the relaxed variant uses only the integer dot product).
+#include <wasm_simd128.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/mathfn.h"
+#include "kernels/scalar_common.h"
+
+namespace bitmamba::kernels {
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Ternary products. A 32-byte block holds 128 codes: field f (bits 2f..2f+1)
+// of byte j is column 32f + j, so field f of the two 16-byte halves lines up
+// with activations q[32f .. 32f + 31] of the block.
+
+inline int32_t sum_i32x4(v128_t v) {
+  return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) +
+         wasm_i32x4_extract_lane(v, 3);
+}
+
+#if defined(BITMAMBA_WASM_RELAXED)
+
+constexpr const char* kIsa = "relaxed";
+constexpr int kGemvRows = 2;  // rows per pass of the GEMV: they share the activation loads
+
+// i16 lanes: code * q of adjacent byte pairs, added. The codes are the 7-bit
+// operand, where relaxed_dot is exact and the same on every engine.
+inline v128_t dot_pairs(v128_t codes, v128_t q) {
+  return (v128_t)__builtin_wasm_relaxed_dot_i8x16_i7x16_s_i16x8((__i8x16)q, (__i8x16)codes);
+}
+
+// The fields without a shift each: with t = v >> 4 in 16-bit lanes (the
+// masks keep only bits that stayed in their own byte),
+//   v & 0x03: field 0, code x1      v & 0x0C: field 1, code x4
+//   t & 0x03: field 2, code x1      t & 0x0C: field 3, code x4
+// x1 products go to "lo", x4 ones to "hi" (int16). Per block (both halves)
+// a hi lane moves by at most 4 pairs * 2 * 8 * 128 = 8192, so 4 blocks fit
+// int16 exactly (-32768..32512); then both are widened as 4 * lo + hi, four
+// times the true sum, divided by 4 (exactly) at the end.
+constexpr int kFlushBlocks = 4;
+
+// sum_c code[r][c] * q_k[c] for R rows (row_bytes apart) and NT tokens.
+template <int R, int NT>
+void row_dots(const uint8_t* w, size_t row_bytes, const int8_t* const* q, int blocks, int32_t out[R][NT]) {
+  const v128_t m03 = wasm_i8x16_splat(0x03), m0c = wasm_i8x16_splat(0x0c);
+  const v128_t ones = wasm_i16x8_splat(1), fours = wasm_i16x8_splat(4);
+  v128_t total[R][NT];
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < NT; ++k) total[r][k] = wasm_i32x4_splat(0);
+  for (int b0 = 0; b0 < blocks; b0 += kFlushBlocks) {
+    const int b1 = b0 + kFlushBlocks < blocks ? b0 + kFlushBlocks : blocks;
+    v128_t lo[R][NT], hi[R][NT];
+    for (int r = 0; r < R; ++r)
+      for (int k = 0; k < NT; ++k) lo[r][k] = hi[r][k] = wasm_i16x8_splat(0);
+    for (int b = b0; b < b1; ++b) {
+      for (int h = 0; h < 2; ++h) {
+        for (int r = 0; r < R; ++r) {
+          const v128_t v = wasm_v128_load(w + r * row_bytes + b * kBlockBytes + 16 * h);
+          const v128_t t = wasm_u16x8_shr(v, 4);
+          const v128_t c0 = wasm_v128_and(v, m03), c1 = wasm_v128_and(v, m0c);
+          const v128_t c2 = wasm_v128_and(t, m03), c3 = wasm_v128_and(t, m0c);
+          for (int k = 0; k < NT; ++k) {
+            const int8_t* x = q[k] + b * kBlockCols + 16 * h;
+            lo[r][k] = wasm_i16x8_add(lo[r][k], dot_pairs(c0, wasm_v128_load(x)));
+            hi[r][k] = wasm_i16x8_add(hi[r][k], dot_pairs(c1, wasm_v128_load(x + 32)));
+            lo[r][k] = wasm_i16x8_add(lo[r][k], dot_pairs(c2, wasm_v128_load(x + 64)));
+            hi[r][k] = wasm_i16x8_add(hi[r][k], dot_pairs(c3, wasm_v128_load(x + 96)));
+          }
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int k = 0; k < NT; ++k)
+        total[r][k] = wasm_i32x4_add(total[r][k], wasm_i32x4_add(wasm_i32x4_dot_i16x8(lo[r][k], fours),
+                                                                 wasm_i32x4_dot_i16x8(hi[r][k], ones)));
+  }
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < NT; ++k) out[r][k] = sum_i32x4(total[r][k]) >> 2;
+}
+
+// The activations as the kernel reads them: int8, as given.
+struct Acts {
+  const int8_t* q[4];
+  void prepare(const QuantizedActs& acts, int t0, int nt) {
+    for (int k = 0; k < nt; ++k) q[k] = acts.q + static_cast<size_t>(t0 + k) * acts.padded_cols;
+  }
+};
+
+#else
+
+constexpr const char* kIsa = "simd128";
+constexpr int kGemvRows = 2;  // rows per pass of the GEMV: they share the activation loads
+
+// SIMD128 has no 8-bit multiply-add, so the activations are widened to int16
+// once per call and i32x4.dot_i16x8_s (pairs of int16 products) does the
+// work. An int16 lane of the codes holds bytes 2i (low) and 2i+1 (high):
+// masking it with 3 << 2f gives byte 2i's field f times 4^f, and the same on
+// v >> 8 gives byte 2i+1's. So the activations of (block b, field f, half h)
+// are stored as 8 int16 of the even columns, then 8 of the odd ones, and each
+// field accumulates in int32 times 4^f, divided out (exactly) at the end.
+inline const int16_t* widened(const int8_t* q, int padded_cols, int16_t* out) {
+  for (int c = 0; c < padded_cols; c += 16) {
+    const v128_t x = wasm_v128_load(q + c);
+    wasm_v128_store(out + c, wasm_i16x8_shr(wasm_i16x8_shl(x, 8), 8));  // even bytes, sign-extended
+    wasm_v128_store(out + c + 8, wasm_i16x8_shr(x, 8));                 // odd bytes
+  }
+  return out;
+}
+
+template <int R, int NT>
+void row_dots(const uint8_t* w, size_t row_bytes, const int16_t* const* q, int blocks, int32_t out[R][NT]) {
+  v128_t mask[4];
+  for (int f = 0; f < 4; ++f) mask[f] = wasm_i16x8_splat(static_cast<int16_t>(3 << (2 * f)));
+  v128_t acc[R][NT][4];
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < NT; ++k)
+      for (int f = 0; f < 4; ++f) acc[r][k][f] = wasm_i32x4_splat(0);
+  for (int b = 0; b < blocks; ++b) {
+    for (int h = 0; h < 2; ++h) {
+      for (int r = 0; r < R; ++r) {
+        const v128_t v = wasm_v128_load(w + r * row_bytes + b * kBlockBytes + 16 * h);
+        const v128_t odd = wasm_u16x8_shr(v, 8);
+        for (int f = 0; f < 4; ++f) {
+          const v128_t ce = wasm_v128_and(v, mask[f]), co = wasm_v128_and(odd, mask[f]);
+          for (int k = 0; k < NT; ++k) {
+            const int16_t* x = q[k] + b * kBlockCols + f * kBlockBytes + 16 * h;
+            acc[r][k][f] = wasm_i32x4_add(acc[r][k][f], wasm_i32x4_dot_i16x8(ce, wasm_v128_load(x)));
+            acc[r][k][f] = wasm_i32x4_add(acc[r][k][f], wasm_i32x4_dot_i16x8(co, wasm_v128_load(x + 8)));
+          }
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < NT; ++k)
+      out[r][k] = sum_i32x4(acc[r][k][0]) + (sum_i32x4(acc[r][k][1]) >> 2) + (sum_i32x4(acc[r][k][2]) >> 4) +
+                  (sum_i32x4(acc[r][k][3]) >> 6);
+}
+
+// The activations as the kernel reads them: widened per call into a buffer
+// of this thread's (it grows once, to the widest layer).
+struct Acts {
+  const int16_t* q[4];
+  void prepare(const QuantizedActs& acts, int t0, int nt) {
+    thread_local std::vector<int16_t> buffer;
+    const size_t cols = static_cast<size_t>(acts.padded_cols);
+    if (buffer.size() < 4 * cols) buffer.resize(4 * cols);
+    for (int k = 0; k < nt; ++k)
+      q[k] = widened(acts.q + static_cast<size_t>(t0 + k) * cols, acts.padded_cols, buffer.data() + k * cols);
+  }
+};
+
+#endif
+
+// Tokens [t0, t0 + NT) of rows [row_begin, row_end), R rows at a time.
+template <int R, int NT>
+void matmul_tokens(const uint8_t* packed, int padded_cols, float w_scale, const QuantizedActs& acts, int t0,
+                   int row_begin, int row_end, float* out, size_t out_stride) {
+  const size_t row_bytes = static_cast<size_t>(padded_cols) / 4;
+  const int blocks = padded_cols / kBlockCols;
+  Acts q;
+  q.prepare(acts, t0, NT);
+  float denom[NT];
+  for (int k = 0; k < NT; ++k) denom[k] = acts.scale[t0 + k] * w_scale;
+  auto store = [&](int r, const int32_t* dot) {
+    for (int k = 0; k < NT; ++k)
+      out[(t0 + k) * out_stride + r] = static_cast<float>(dot[k] - acts.qsum[t0 + k]) / denom[k];
+  };
+  int r = row_begin;
+  for (; r + R <= row_end; r += R) {
+    int32_t dot[R][NT];
+    row_dots<R, NT>(packed + r * row_bytes, row_bytes, q.q, blocks, dot);
+    for (int i = 0; i < R; ++i) store(r + i, dot[i]);
+  }
+  for (; r < row_end; ++r) {
+    int32_t dot[1][NT];
+    row_dots<1, NT>(packed + r * row_bytes, row_bytes, q.q, blocks, dot);
+    store(r, dot[0]);
+  }
+}
+
+void ternary_gemv_wasm(const uint8_t* packed, int padded_cols, float w_scale, const QuantizedActs& acts,
+                       int row_begin, int row_end, float* out, size_t out_stride) {
+  for (int t = 0; t < acts.tokens; ++t)
+    matmul_tokens<kGemvRows, 1>(packed, padded_cols, w_scale, acts, t, row_begin, row_end, out, out_stride);
+}
+
+// Four tokens per pass over a row: the codes are unpacked once for all four.
+void ternary_gemm_wasm(const uint8_t* packed, int padded_cols, float w_scale, const QuantizedActs& acts,
+                       int row_begin, int row_end, float* out, size_t out_stride) {
+  int t = 0;
+  for (; t + 4 <= acts.tokens; t += 4)
+    matmul_tokens<1, 4>(packed, padded_cols, w_scale, acts, t, row_begin, row_end, out, out_stride);
+  switch (acts.tokens - t) {
+    case 3: matmul_tokens<1, 3>(packed, padded_cols, w_scale, acts, t, row_begin, row_end, out, out_stride); break;
+    case 2: matmul_tokens<1, 2>(packed, padded_cols, w_scale, acts, t, row_begin, row_end, out, out_stride); break;
+    case 1: matmul_tokens<1, 1>(packed, padded_cols, w_scale, acts, t, row_begin, row_end, out, out_stride); break;
+    default: break;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Norms and activation quantisation.
+
+// kernels.h: 8 interleaved partial sums; lanes 0-3 in one vector, 4-7 in the other.
+float sum_squares_wasm(const float* x, int n) {
+  v128_t lo = wasm_f32x4_splat(0.0f), hi = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const v128_t a = wasm_v128_load(x + i), b = wasm_v128_load(x + i + 4);
+    lo = wasm_f32x4_add(lo, wasm_f32x4_mul(a, a));
+    hi = wasm_f32x4_add(hi, wasm_f32x4_mul(b, b));
+  }
+  float lanes[8];
+  wasm_v128_store(lanes, lo);
+  wasm_v128_store(lanes + 4, hi);
+  return sum_squares_tail(x, i, n, lanes);
+}
+
+// roundf (half away from zero), then clamp to [-128, 127]: r = trunc(v), and
+// one more step away from zero when |v - r| >= 0.5. v - trunc(v) is exact.
+inline v128_t quantize_round_f32x4(v128_t v) {
+  const v128_t r = wasm_f32x4_trunc(v);
+  const v128_t frac = wasm_f32x4_abs(wasm_f32x4_sub(v, r));
+  const v128_t sign_one = wasm_v128_or(wasm_v128_and(v, wasm_i32x4_splat(INT32_MIN)), wasm_f32x4_splat(1.0f));
+  const v128_t step = wasm_v128_and(wasm_f32x4_ge(frac, wasm_f32x4_splat(0.5f)), sign_one);
+  v128_t out = wasm_f32x4_add(r, step);
+  out = wasm_f32x4_pmin(wasm_f32x4_splat(127.0f), out);   // v > 127 ? 127 : v
+  out = wasm_f32x4_pmax(wasm_f32x4_splat(-128.0f), out);  // v < -128 ? -128 : v
+  return wasm_i32x4_trunc_sat_f32x4(out);
+}
+
+void rmsnorm_quantize_wasm(const float* x, const float* g, int n, int padded_cols, int8_t* q, float* scale,
+                           int32_t* qsum) {
+  const float inv = rms_inverse(sum_squares_wasm(x, n), n);
+  const v128_t vinv = wasm_f32x4_splat(inv);
+  v128_t vmax = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t v = wasm_f32x4_abs(wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(x + i), vinv), wasm_v128_load(g + i)));
+    vmax = wasm_f32x4_pmax(vmax, v);  // v > max ? v : max
+  }
+  float lanes[4];
+  wasm_v128_store(lanes, vmax);
+  float max_abs = 0.0f;
+  for (float v : lanes) max_abs = v > max_abs ? v : max_abs;
+  for (; i < n; ++i) {
+    const float v = std::fabs((x[i] * inv) * g[i]);
+    max_abs = v > max_abs ? v : max_abs;
+  }
+  const float s = 127.0f / (max_abs > 1e-5f ? max_abs : 1e-5f);
+  const v128_t vs = wasm_f32x4_splat(s);
+
+  v128_t vsum = wasm_i32x4_splat(0);
+  i = 0;
+  for (; i + 16 <= n; i += 16) {
+    v128_t r[4];
+    for (int k = 0; k < 4; ++k) {
+      const v128_t n_k = wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(x + i + 4 * k), vinv), wasm_v128_load(g + i + 4 * k));
+      r[k] = quantize_round_f32x4(wasm_f32x4_mul(n_k, vs));
+      vsum = wasm_i32x4_add(vsum, r[k]);
+    }
+    const v128_t h0 = wasm_i16x8_narrow_i32x4(r[0], r[1]);
+    const v128_t h1 = wasm_i16x8_narrow_i32x4(r[2], r[3]);
+    wasm_v128_store(q + i, wasm_i8x16_narrow_i16x8(h0, h1));
+  }
+  int32_t sum = sum_i32x4(vsum);
+  for (; i < n; ++i) {
+    q[i] = quantize_round(((x[i] * inv) * g[i]) * s);
+    sum += q[i];
+  }
+  if (padded_cols > n) std::memset(q + n, 0, static_cast<size_t>(padded_cols - n));
+  *scale = s;
+  *qsum = sum;
+}
+
+void rmsnorm_wasm(const float* x, const float* g, int n, float* out) {
+  const float inv = rms_inverse(sum_squares_wasm(x, n), n);
+  const v128_t vinv = wasm_f32x4_splat(inv);
+  int i = 0;
+  for (; i + 4 <= n; i += 4)
+    wasm_v128_store(out + i, wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(x + i), vinv), wasm_v128_load(g + i)));
+  for (; i < n; ++i) out[i] = (x[i] * inv) * g[i];
+}
+
+// ---------------------------------------------------------------------------
+// Conv + SSM step.
+
+// exp_f32 of mathfn.h, lane by lane: the same operations in the same order.
+inline v128_t exp_f32x4(v128_t x) {
+  using namespace mathfn;
+  const v128_t lo = wasm_f32x4_splat(kExpLo), hi = wasm_f32x4_splat(kExpHi);
+  x = wasm_v128_bitselect(lo, x, wasm_f32x4_lt(x, lo));  // x < lo ? lo : x
+  x = wasm_v128_bitselect(hi, x, wasm_f32x4_gt(x, hi));  // x > hi ? hi : x
+  const v128_t magic = wasm_f32x4_splat(kRoundMagic);
+  const v128_t t = wasm_f32x4_add(wasm_f32x4_mul(x, wasm_f32x4_splat(kLog2e)), magic);
+  const v128_t n = wasm_f32x4_sub(t, magic);
+  v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(kLn2Hi)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(kLn2Lo)));
+  v128_t p = wasm_f32x4_splat(kExpP0);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(kExpP1));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(kExpP2));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(kExpP3));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(kExpP4));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(kExpP5));
+  const v128_t e = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(p, wasm_f32x4_mul(r, r)), r), wasm_f32x4_splat(1.0f));
+  const v128_t k = wasm_i32x4_sub(t, magic);  // the integer in t's low mantissa bits
+  const v128_t two_k = wasm_i32x4_shl(wasm_i32x4_add(k, wasm_i32x4_splat(127)), 23);
+  return wasm_f32x4_mul(e, two_k);
+}
+
+inline v128_t silu_f32x4(v128_t x) {
+  return wasm_f32x4_div(x, wasm_f32x4_add(wasm_f32x4_splat(1.0f), exp_f32x4(wasm_f32x4_neg(x))));
+}
+
+// One channel, exactly as conv_ssm_step_scalar.
+inline void conv_ssm_channel(const ConvSsmArgs& a, int c, float B, float C, float d, float g) {
+  const int E = a.channels;
+  float* s0 = a.conv_state;
+  float* s1 = a.conv_state + E;
+  float* s2 = a.conv_state + 2 * E;
+  const float xin = a.xin[c];
+  const float conv =
+      (((a.conv_b[c] + a.conv_w[c] * s0[c]) + a.conv_w[E + c] * s1[c]) + a.conv_w[2 * E + c] * s2[c]) +
+      a.conv_w[3 * E + c] * xin;
+  s0[c] = s1[c];
+  s1[c] = s2[c];
+  s2[c] = xin;
+  const float u = silu_f32(conv);
+  const float S = a.ssm_state[c] * g + (u * B) * d;
+  a.ssm_state[c] = S;
+  a.y[c] = (S * C + u * a.D[c]) * silu_f32(a.z[c]);
+}
+
+void conv_ssm_step_wasm(const ConvSsmArgs& a) {
+  const int E = a.channels;
+  float* s0 = a.conv_state;
+  float* s1 = a.conv_state + E;
+  float* s2 = a.conv_state + 2 * E;
+  const float* w0 = a.conv_w;
+  const float* w1 = a.conv_w + E;
+  const float* w2 = a.conv_w + 2 * E;
+  const float* w3 = a.conv_w + 3 * E;
+  for (int h = 0; h * a.head_dim < E; ++h) {
+    const int begin = h * a.head_dim;
+    const int end = begin + a.head_dim < E ? begin + a.head_dim : E;
+    const v128_t B = wasm_f32x4_splat(a.head_B[h]), C = wasm_f32x4_splat(a.head_C[h]);
+    const v128_t d = wasm_f32x4_splat(a.head_d[h]), g = wasm_f32x4_splat(a.head_g[h]);
+    int c = begin;
+    for (; c + 4 <= end; c += 4) {
+      const v128_t xin = wasm_v128_load(a.xin + c);
+      const v128_t v0 = wasm_v128_load(s0 + c), v1 = wasm_v128_load(s1 + c), v2 = wasm_v128_load(s2 + c);
+      v128_t conv = wasm_f32x4_add(wasm_v128_load(a.conv_b + c), wasm_f32x4_mul(wasm_v128_load(w0 + c), v0));
+      conv = wasm_f32x4_add(conv, wasm_f32x4_mul(wasm_v128_load(w1 + c), v1));
+      conv = wasm_f32x4_add(conv, wasm_f32x4_mul(wasm_v128_load(w2 + c), v2));
+      conv = wasm_f32x4_add(conv, wasm_f32x4_mul(wasm_v128_load(w3 + c), xin));
+      wasm_v128_store(s0 + c, v1);
+      wasm_v128_store(s1 + c, v2);
+      wasm_v128_store(s2 + c, xin);
+      const v128_t u = silu_f32x4(conv);
+      const v128_t S = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(a.ssm_state + c), g),
+                                      wasm_f32x4_mul(wasm_f32x4_mul(u, B), d));
+      wasm_v128_store(a.ssm_state + c, S);
+      const v128_t y = wasm_f32x4_add(wasm_f32x4_mul(S, C), wasm_f32x4_mul(u, wasm_v128_load(a.D + c)));
+      wasm_v128_store(a.y + c, wasm_f32x4_mul(y, silu_f32x4(wasm_v128_load(a.z + c))));
+    }
+    for (; c < end; ++c) conv_ssm_channel(a, c, a.head_B[h], a.head_C[h], a.head_d[h], a.head_g[h]);
+  }
+}
+
+}  // namespace
+
+const Table& table_wasm_simd() {
+  static const Table table = {
+      kIsa, ternary_gemv_wasm, ternary_gemm_wasm, rmsnorm_quantize_wasm, rmsnorm_wasm, conv_ssm_step_wasm,
+  };
+  return table;
+}
+
+}  // namespace bitmamba::kernels

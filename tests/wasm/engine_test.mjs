@@ -1,0 +1,268 @@
+// The wasm engine's JS API (web/wasm-engine.js, docs/wasm-api.md) under Node:
+// every bad input becomes a BitMambaError with the documented code, and the
+// instance keeps working afterwards (each test ends by checking that the same
+// engine still generates the native CLI's tokens).
+//
+//   node --experimental-wasm-relaxed-simd --no-liftoff engine_test.mjs --bitmamba CLI --workdir DIR
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { loadWasmEngine, detectVariant, BitMambaError } = await import(path.join(ROOT, 'web', 'wasm-engine.js'));
+
+const arg = (name) => process.argv[process.argv.indexOf(`--${name}`) + 1];
+const CLI = arg('bitmamba');
+const WORKDIR = arg('workdir');
+const PROMPT = [464, 3290, 318, 257];
+const SEED = 77;
+
+function cli(args) {
+  const r = spawnSync(CLI, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${CLI} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function throwsCode(fn, code, what) {
+  assert.throws(fn, (e) => {
+    assert.ok(e instanceof BitMambaError, `${what}: not a BitMambaError: ${e}`);
+    assert.equal(e.name, 'BitMambaError');
+    assert.equal(e.code, code, `${what}: code ${e.code} (${e.message})`);
+    assert.ok(e.message.length > 0);
+    return true;
+  }, what);
+}
+
+let engine;
+let tinyBytes;
+let smallBytes;
+let nativeTokens;
+
+function loadBytes(bytes, options) {
+  const buf = engine.allocBuffer(bytes.length);
+  engine.heapView(buf).set(bytes);
+  return engine.loadModel(buf, options);
+}
+
+function generateTokens(model, n = 24, params = { seed: SEED }) {
+  const s = model.newSession();
+  const tokens = [];
+  s.generate(PROMPT, params, n, (t) => { tokens.push(t); });
+  s.dispose();
+  return tokens;
+}
+
+// The instance still works: a fresh model generates the native tokens.
+function assertStillWorks() {
+  const model = loadBytes(tinyBytes, { threads: 2 });
+  try {
+    assert.deepEqual(generateTokens(model), nativeTokens);
+  } finally {
+    model.dispose();
+  }
+}
+
+before(async () => {
+  fs.mkdirSync(WORKDIR, { recursive: true });
+  const tiny = path.join(WORKDIR, 'tiny.bin');
+  const small = path.join(WORKDIR, 'small.bin');
+  cli(['make-model', '--preset', 'tiny', '--seed', '9', '--out', tiny]);
+  cli(['make-model', '--vocab', '600', '--d-model', '128', '--layers', '2', '--heads', '4', '--seed', '9', '--out', small]);
+  tinyBytes = fs.readFileSync(tiny);
+  smallBytes = fs.readFileSync(small);
+  nativeTokens = JSON.parse(cli(['run', tiny, '--tokens', PROMPT.join(' '), '--max-tokens', '24', '--seed', String(SEED),
+    '--json'])).tokens;
+  engine = await loadWasmEngine({ variant: detectVariant(), threads: 2 });
+});
+
+after(() => engine && engine.dispose());
+
+test('detectVariant and the model info', () => {
+  assert.equal(detectVariant(), 'relaxed', 'run with --experimental-wasm-relaxed-simd');
+  const model = loadBytes(tinyBytes, { threads: 2 });
+  assert.deepEqual({ ...model.info }, {
+    vocabSize: 50257, dModel: 128, nLayers: 2, nHeads: 4, dInner: 256, headDim: 64, fileBytes: tinyBytes.length,
+    isa: 'relaxed', threads: 2,
+  });
+  assert.deepEqual(generateTokens(model), nativeTokens);
+  model.dispose();
+});
+
+test('corrupt models are bad_model errors and leave the buffer to the caller', () => {
+  const cases = {
+    truncated: tinyBytes.subarray(0, tinyBytes.length - 1000),
+    'bad magic': Buffer.concat([Buffer.from([0, 0, 0, 0]), tinyBytes.subarray(4)]),
+    'trailing garbage': Buffer.concat([tinyBytes, Buffer.from([1, 2, 3])]),
+    'header only': tinyBytes.subarray(0, 20),
+    'NaN in the embedding': (() => {
+      const b = Buffer.from(tinyBytes);
+      b.writeFloatLE(NaN, 20 + 12 + 8 * 4);
+      return b;
+    })(),
+  };
+  for (const [what, bytes] of Object.entries(cases)) {
+    const buf = engine.allocBuffer(bytes.length);
+    engine.heapView(buf).set(bytes);
+    throwsCode(() => engine.loadModel(buf), 'bad_model', what);
+    engine.heapView(buf);  // still the caller's
+    engine.freeBuffer(buf);
+    engine.freeBuffer(buf);  // twice: nothing happens
+  }
+  assertStillWorks();
+});
+
+test('bad token ids are invalid_argument errors and change nothing', () => {
+  const model = loadBytes(tinyBytes, { threads: 2 });
+  const s = model.newSession();
+  s.feed(PROMPT);
+  const before = s.logits();
+  for (const ids of [[50257], [-1], [1, 2, 1 << 30], [1.5], ['7'], [NaN], [2 ** 31]]) {
+    throwsCode(() => s.feed(ids), 'invalid_argument', `feed(${ids})`);
+    throwsCode(() => s.generate(ids, {}, 4), 'invalid_argument', `generate(${ids})`);
+  }
+  throwsCode(() => s.feed(null), 'invalid_argument', 'feed(null)');
+  assert.deepEqual(s.logits(), before);
+  const fresh = model.newSession();
+  assert.equal(fresh.logits(), null);
+  throwsCode(() => fresh.generate([], {}, 4), 'invalid_argument', 'empty prompt, no context');
+  model.dispose();
+  assertStillWorks();
+});
+
+test('bad sampling parameters are invalid_argument errors', () => {
+  const model = loadBytes(tinyBytes, { threads: 1 });
+  const s = model.newSession();
+  const bad = [
+    { temperature: NaN }, { temperature: -1 }, { temperature: Infinity }, { repetitionPenalty: NaN },
+    { repetitionPenalty: 0.5 }, { minP: NaN }, { minP: 2 }, { topP: 0 }, { topP: NaN }, { topK: -1 }, { topK: 1.5 },
+    { topK: NaN }, { seed: -1 }, { seed: 2 ** 64 }, { seed: 1n << 64n }, { seed: 0.5 }, { temperature: '0.8' },
+  ];
+  for (const params of bad) throwsCode(() => s.generate(PROMPT, params, 4), 'invalid_argument', JSON.stringify(params, (k, v) => (typeof v === 'bigint' ? `${v}n` : v)));
+  for (const n of [-1, 1.5, NaN, 2 ** 31]) throwsCode(() => s.generate(PROMPT, {}, n), 'invalid_argument', `maxTokens ${n}`);
+  throwsCode(() => s.generate(PROMPT, {}, 4, 'not a function'), 'invalid_argument', 'onToken');
+  // Nothing was fed by the failed calls.
+  assert.equal(s.logits(), null);
+  model.dispose();
+  assertStillWorks();
+});
+
+test('an exception in onToken stops generation and is rethrown; re-entry is refused', () => {
+  const model = loadBytes(tinyBytes, { threads: 2 });
+  const s = model.newSession();
+  const boom = new Error('boom');
+  let calls = 0;
+  assert.throws(() => s.generate(PROMPT, { seed: SEED }, 10, () => { if (++calls === 3) throw boom; }), (e) => e === boom);
+  assert.equal(calls, 3);
+  assert.throws(() => s.generate([], { seed: SEED }, 2, () => { s.feed([1]); }),
+    (e) => e instanceof BitMambaError && e.code === 'invalid_argument');
+  // The session goes on where it stopped.
+  s.generate([], { seed: 5 }, 3);
+  model.dispose();
+  assertStillWorks();
+});
+
+test('snapshot and restore', () => {
+  const model = loadBytes(tinyBytes, { threads: 2 });
+  const s = model.newSession();
+  s.feed(PROMPT);
+  const snap = s.snapshot();
+  assert.ok(snap instanceof Uint8Array && snap.length > 0);
+  const first = [];
+  s.generate([], { seed: 3 }, 12, (t) => { first.push(t); });
+  s.restore(snap);
+  const again = [];
+  s.generate([], { seed: 3 }, 12, (t) => { again.push(t); });
+  assert.deepEqual(again, first);
+  s.restore(snap.buffer.slice(snap.byteOffset, snap.byteOffset + snap.byteLength));  // an ArrayBuffer works too
+  throwsCode(() => s.restore(snap.subarray(1)), 'bad_state', 'short snapshot');
+  const garbage = new Uint8Array(snap);
+  garbage[0] ^= 0xff;
+  throwsCode(() => s.restore(garbage), 'bad_state', 'bad magic');
+  throwsCode(() => s.restore('nope'), 'invalid_argument', 'not bytes');
+  const other = loadBytes(smallBytes, { threads: 1 });
+  const so = other.newSession();
+  so.feed([1, 2]);
+  throwsCode(() => s.restore(so.snapshot()), 'bad_state', 'another model');
+  other.dispose();
+  s.reset();
+  assert.equal(s.logits(), null);
+  model.dispose();
+  assertStillWorks();
+});
+
+test('the tokenizer: text in, text out, bad text refused', () => {
+  const text = 'Hello world — naïve café 😀\n';
+  const ids = engine.tokenize(text);
+  assert.ok(ids instanceof Int32Array);
+  assert.deepEqual(Array.from(ids), cli(['tokenize', text]).trim().split(' ').map(Number));
+  assert.equal(engine.detokenize(ids), text);
+  assert.deepEqual(engine.tokenize(new TextEncoder().encode(text)), ids);
+  throwsCode(() => engine.tokenize('\uD800 lone surrogate'), 'bad_text', 'lone surrogate');
+  throwsCode(() => engine.tokenize(new Uint8Array([0x61, 0xff, 0x62])), 'bad_text', 'invalid UTF-8');
+  throwsCode(() => engine.tokenize(42), 'invalid_argument', 'not text');
+  throwsCode(() => engine.detokenize([50257]), 'invalid_argument', 'id past the vocabulary');
+  assert.equal(engine.detokenize([]), '');
+  // A token that ends inside a character: the piece waits, the tail ends it.
+  const model = loadBytes(tinyBytes, { threads: 1 });
+  const s = model.newSession();
+  const pieces = [];
+  const r = s.generate(engine.tokenize('é'), { seed: 1 }, 20, (t, piece) => { pieces.push(piece); });
+  const all = [];
+  s.reset();
+  s.generate(engine.tokenize('é'), { seed: 1 }, 20, (t) => { all.push(t); });
+  assert.equal(pieces.join('') + r.tail, engine.detokenize(all));
+  model.dispose();
+});
+
+test('threads beyond the engine pool are refused; disposal frees them', () => {
+  throwsCode(() => loadBytes(tinyBytes, { threads: 3 }), 'invalid_argument', 'threads > engine threads');
+  const a = loadBytes(tinyBytes, { threads: 2 });
+  const buf = engine.allocBuffer(tinyBytes.length);
+  engine.heapView(buf).set(tinyBytes);
+  throwsCode(() => engine.loadModel(buf, { threads: 2 }), 'invalid_argument', 'pool in use by another model');
+  a.dispose();
+  const b = engine.loadModel(buf, { threads: 2 });
+  assert.deepEqual(generateTokens(b), nativeTokens);
+  throwsCode(() => engine.freeBuffer(buf), 'invalid_argument', 'buffer owned by a model');
+  throwsCode(() => engine.heapView(buf), 'invalid_argument', 'view of a model buffer');
+  const s = b.newSession();
+  b.dispose();
+  throwsCode(() => s.feed([1]), 'invalid_argument', 'session of a disposed model');
+  throwsCode(() => b.newSession(), 'invalid_argument', 'disposed model');
+  throwsCode(() => loadBytes(tinyBytes, { isa: 'avx2' }), 'invalid_argument', 'an ISA wasm lacks');
+  throwsCode(() => loadBytes(tinyBytes, { threads: 0 }), 'invalid_argument', 'threads 0');
+  assertStillWorks();
+});
+
+test('buffers: sizes out of range, memory exhausted', () => {
+  for (const size of [0, -1, 1.5, 2 ** 32, NaN]) throwsCode(() => engine.allocBuffer(size), 'invalid_argument', `size ${size}`);
+  throwsCode(() => engine.allocBuffer(2 ** 32 - 1), 'out_of_memory', '4 GiB');
+  throwsCode(() => engine.heapView({ ptr: 12345, size: 10 }), 'invalid_argument', 'a made-up buffer');
+  assertStillWorks();
+});
+
+test('memory is sized at load: generation does not grow it', async () => {
+  const fresh = await loadWasmEngine({ variant: 'simd128', threads: 2 });
+  try {
+    const buf = fresh.allocBuffer(tinyBytes.length);
+    fresh.heapView(buf).set(tinyBytes);
+    const model = fresh.loadModel(buf, { threads: 2 });
+    const atLoad = fresh.heapBytes();
+    const sessions = [model.newSession(), model.newSession()];
+    for (const s of sessions) {
+      s.generate(Array.from({ length: 100 }, (_, i) => (i * 997) % 50257), { seed: 2 }, 200);
+      s.snapshot();
+      s.logits();
+    }
+    fresh.tokenize('some text to encode '.repeat(200));
+    assert.equal(fresh.heapBytes(), atLoad);
+    const over = (atLoad - tinyBytes.length) / 1048576;
+    assert.ok(over <= 48, `wasm memory is file + ${over.toFixed(1)} MiB`);
+    model.dispose();
+  } finally {
+    fresh.dispose();
+  }
+});
