@@ -110,7 +110,8 @@ if (o.json) {
   console.log(`load, cache    ${f(result.loadCacheMs, 0)} ms (engine ${f(result.loadCacheTimings.engineMs, 0)}, read ${f(result.loadCacheTimings.readMs, 0)}, prepare ${f(result.loadCacheTimings.parseMs, 0)})`);
   console.log(`prefill        ${f(result.prefillTokensPerSecond)} tok/s (${result.promptTokens} tokens)`);
   console.log(`first token    ${f(result.timeToFirstTokenMs, 0)} ms`);
-  console.log(`decode         ${f(result.decodeTokensPerSecond)} tok/s (${result.generatedTokens} tokens, median of ${o.runs})`);
+  console.log(`decode         ${f(result.decodeTokensPerSecond)} tok/s (${result.generatedTokens} tokens, median of ${o.runs}; engine time)`);
+  console.log(`decode, page   ${f(result.pageDecodeTokensPerSecond)} tok/s (as the page receives the tokens)`);
   console.log(`wasm memory    ${(result.heapBytes / MiB).toFixed(0)} MiB`);
   if (native) {
     const n = native;
