@@ -579,7 +579,36 @@ void conv_ssm_step_avx2(const ConvSsmArgs& a) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Repack (repack.cpp's block permutation, 18 instructions per block).
+//
+// vpermd puts disk dwords 0,2,4,6 in lane 0 and 1,3,5,7 in lane 1: then lane
+// L, dword f holds disk word f's bytes 4L..4L+3, i.e. 2-bit element (f, bl, i)
+// at bit 32f + 8bl + 2i (columns 32f + 16L + 4bl + i). Two delta swaps
+// exchange f and i (f0<->i0 within qwords, f1<->i1 across them), then a
+// pshufb sends byte 4i + bl to 4bl + i: output byte 16L + 4bl + i, field f.
+void repack_blocks_avx2_impl(const uint8_t* src, size_t blocks, uint8_t* dst) {
+  const __m256i perm = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const __m256i m1 = _mm256_set1_epi64x(0x00000000ccccccccll);  // f0 = 0, i0 = 1
+  const __m256i m2 = _mm256_setr_epi64x(static_cast<long long>(0xf0f0f0f0f0f0f0f0ull), 0,
+                                        static_cast<long long>(0xf0f0f0f0f0f0f0f0ull), 0);  // f1 = 0, i1 = 1
+  const __m256i bytes = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
+                                         0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  for (size_t k = 0; k < blocks; ++k) {
+    __m256i x = _mm256_permutevar8x32_epi32(load256(src + k * kBlockBytes), perm);
+    __m256i t = _mm256_and_si256(_mm256_xor_si256(x, _mm256_srli_epi64(x, 30)), m1);
+    x = _mm256_xor_si256(x, _mm256_xor_si256(t, _mm256_slli_epi64(t, 30)));
+    t = _mm256_and_si256(_mm256_xor_si256(x, _mm256_slli_epi64(_mm256_bsrli_epi128(x, 8), 4)), m2);
+    x = _mm256_xor_si256(x, _mm256_xor_si256(t, _mm256_bslli_epi128(_mm256_srli_epi64(t, 4), 8)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k * kBlockBytes), _mm256_shuffle_epi8(x, bytes));
+  }
+}
+
 }  // namespace
+
+void ternary_repack_blocks_avx2(const uint8_t* src, size_t blocks, uint8_t* dst) {
+  repack_blocks_avx2_impl(src, blocks, dst);
+}
 
 bool cpu_has_avx2() {
   static const bool has = __builtin_cpu_supports("avx2");

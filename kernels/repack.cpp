@@ -5,6 +5,11 @@
 
 namespace bitmamba::kernels {
 
+#if defined(BITMAMBA_HAVE_AVX2)
+bool cpu_has_avx2();
+void ternary_repack_blocks_avx2(const uint8_t* src, size_t blocks, uint8_t* dst);  // avx2.cpp
+#endif
+
 namespace {
 
 // Code of flat weight index i in the on-disk layout (4 per byte, low bits first).
@@ -33,36 +38,58 @@ uint64_t load_u64(const uint8_t* p) {
   return v;
 }
 
-// Whole 128-column blocks of a byte-aligned row. Source bytes 8k..8k+7 hold
-// columns 32k..32k+31, four per byte; so after shifting by 2f and masking,
-// byte b of word k holds column 32k + 4b + f, which belongs in output byte
-// 4b + f at field k.
-void pack_row_blocks(const uint8_t* src, int blocks, uint8_t* out) {
-  constexpr uint64_t kLow2 = 0x0303030303030303ull;
-  for (int block = 0; block < blocks; ++block, src += kBlockBytes, out += kBlockBytes) {
-    const uint64_t w0 = load_u64(src), w1 = load_u64(src + 8), w2 = load_u64(src + 16), w3 = load_u64(src + 24);
-    for (int f = 0; f < 4; ++f) {
-      const int shift = 2 * f;
-      const uint64_t packed = ((w0 >> shift) & kLow2) | (((w1 >> shift) & kLow2) << 2) |
-                              (((w2 >> shift) & kLow2) << 4) | (((w3 >> shift) & kLow2) << 6);
-      for (int b = 0; b < 8; ++b) out[4 * b + f] = static_cast<uint8_t>(packed >> (8 * b));
+}  // namespace
+
+// Whole 128-column blocks, in place allowed: a block's 32 bytes hold the same
+// 128 columns in both layouts, so each block is permuted within itself.
+//
+// Disk word f (bytes 8f..8f+7) holds columns 32f..32f+31; byte b of it holds
+// columns 32f + 4b + i in field i. The kernel layout wants column 32f + j in
+// output byte j, field f, with j = 4b + i. Two delta swaps between the words
+// exchange the field index i with the word index f (a 4x4 transpose of 2-bit
+// fields); then byte b of word i goes to output byte 4b + i.
+void ternary_repack_blocks_portable(const uint8_t* src, size_t blocks, uint8_t* dst) {
+  for (size_t k = 0; k < blocks; ++k, src += kBlockBytes, dst += kBlockBytes) {
+    uint64_t w[4] = {load_u64(src), load_u64(src + 8), load_u64(src + 16), load_u64(src + 24)};
+    for (int pair = 0; pair < 2; ++pair) {  // f0 <-> i0: words (0,1), (2,3)
+      uint64_t& a = w[2 * pair];
+      uint64_t& b = w[2 * pair + 1];
+      const uint64_t t = ((a >> 2) ^ b) & 0x3333333333333333ull;
+      b ^= t;
+      a ^= t << 2;
     }
+    for (int pair = 0; pair < 2; ++pair) {  // f1 <-> i1: words (0,2), (1,3)
+      uint64_t& a = w[pair];
+      uint64_t& b = w[pair + 2];
+      const uint64_t t = ((a >> 4) ^ b) & 0x0f0f0f0f0f0f0f0full;
+      b ^= t;
+      a ^= t << 4;
+    }
+    for (int i = 0; i < 4; ++i)
+      for (int b = 0; b < 8; ++b) dst[4 * b + i] = static_cast<uint8_t>(w[i] >> (8 * b));
   }
 }
 
-}  // namespace
-
 void ternary_repack(const uint8_t* src, int rows, int cols, uint8_t* dst, uint8_t* row_scratch) {
+  if (cols % kBlockCols == 0) {
+    // Rows are whole blocks and both layouts have the same size: one pass
+    // over all blocks of the tensor, each permuted within itself.
+    const size_t blocks = static_cast<size_t>(rows) * static_cast<size_t>(cols / kBlockCols);
+#if defined(BITMAMBA_HAVE_AVX2)
+    if (cpu_has_avx2()) {
+      ternary_repack_blocks_avx2(src, blocks, dst);
+      return;
+    }
+#endif
+    ternary_repack_blocks_portable(src, blocks, dst);
+    return;
+  }
   const size_t row_bytes = ternary_row_bytes(cols);
   for (int r = 0; r < rows; ++r) {
     // Row r's source bytes are never after row r's destination bytes, and a
-    // row is read completely (into scratch) before it is written, so dst may
-    // alias src when the layouts have the same size.
+    // row is read completely (into scratch) before it is written.
     const uint64_t first = static_cast<uint64_t>(r) * static_cast<uint64_t>(cols);
-    if (cols % kBlockCols == 0)
-      pack_row_blocks(src + first / 4, cols / kBlockCols, row_scratch);
-    else
-      pack_row_generic(src, first, cols, row_scratch);
+    pack_row_generic(src, first, cols, row_scratch);
     std::memcpy(dst + r * row_bytes, row_scratch, row_bytes);
   }
 }
