@@ -48,15 +48,48 @@ Status error_at(const std::string& tensor, uint64_t offset, const std::string& w
 
 bool is_finite_bits(uint32_t bits) { return (bits & 0x7f800000u) != 0x7f800000u; }
 
-// First non-finite float in [offset, offset + 4 * count), or UINT64_MAX.
-uint64_t find_non_finite(const uint8_t* base, uint64_t offset, uint64_t count) {
-  const uint8_t* p = base + offset;
-  for (uint64_t i = 0; i < count; ++i) {
+// The scans below cover every byte of the file once (the embedding alone is
+// 200 MB for the published models), so each looks at a whole chunk with a
+// branch-free loop the compiler vectorises, and finds the exact offset only
+// in a chunk that failed.
+constexpr uint64_t kScanChunk = 4096;
+
+// Whether some float among the n at p has an all-ones exponent (NaN or Inf):
+// (bits & exponent) + one exponent unit reaches bit 31 only for those.
+bool chunk_has_non_finite(const uint8_t* p, uint64_t n) {
+  uint32_t acc = 0;
+  for (uint64_t i = 0; i < n; ++i) {
     uint32_t bits;
     std::memcpy(&bits, p + 4 * i, 4);
-    if (!is_finite_bits(bits)) return offset + 4 * i;
+    acc |= (bits & 0x7f800000u) + 0x00800000u;
+  }
+  return (acc & 0x80000000u) != 0;
+}
+
+// First non-finite float in [offset, offset + 4 * count), or UINT64_MAX.
+uint64_t find_non_finite(const uint8_t* base, uint64_t offset, uint64_t count) {
+  for (uint64_t start = 0; start < count; start += kScanChunk) {
+    const uint64_t n = count - start < kScanChunk ? count - start : kScanChunk;
+    const uint8_t* p = base + offset + 4 * start;
+    if (!chunk_has_non_finite(p, n)) continue;
+    for (uint64_t i = 0; i < n; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, p + 4 * i, 4);
+      if (!is_finite_bits(bits)) return offset + 4 * (start + i);
+    }
   }
   return UINT64_MAX;
+}
+
+// Whether one of the 4 * n_words * 8 2-bit fields at p is 3 (both bits set).
+bool chunk_has_code3(const uint8_t* p, uint64_t n_words) {
+  uint64_t acc = 0;
+  for (uint64_t i = 0; i < n_words; ++i) {
+    uint64_t w;
+    std::memcpy(&w, p + 8 * i, 8);
+    acc |= w & (w >> 1);
+  }
+  return (acc & 0x5555555555555555ull) != 0;
 }
 
 // First byte holding code 3 among the first `codes` 2-bit fields, or UINT64_MAX.
@@ -64,11 +97,8 @@ uint64_t find_code3(const uint8_t* base, uint64_t offset, uint64_t codes) {
   const uint8_t* p = base + offset;
   const uint64_t full_bytes = codes / 4;
   uint64_t i = 0;
-  for (; i + 8 <= full_bytes; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    if ((w & (w >> 1) & 0x5555555555555555ull) != 0) break;  // a field with both bits set
-  }
+  for (; i + 8 * kScanChunk <= full_bytes; i += 8 * kScanChunk)
+    if (chunk_has_code3(p + i, kScanChunk)) break;  // the byte loop below finds it
   for (; i < full_bytes; ++i) {
     const uint8_t b = p[i];
     if ((b & (b >> 1) & 0x55) != 0) return offset + i;
