@@ -11,8 +11,15 @@
 
 namespace bitmamba::cli {
 
+namespace {
+
+constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kReadChunk = size_t{64} << 20;
+
+}  // namespace
+
 MappedFile::~MappedFile() {
-  if (data_ != nullptr && size_ != 0) munmap(data_, size_);
+  if (mapped_ != 0) munmap(data_, mapped_);
 }
 
 Status MappedFile::open(const std::string& path) {
@@ -30,14 +37,33 @@ Status MappedFile::open(const std::string& path) {
     data_ = &empty;  // the parser reports the empty file
     return Status::Ok();
   }
-  void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  const int err = errno;
-  ::close(fd);
+  const size_t mapped = (size_ + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
+    const int err = errno;
+    ::close(fd);
     size_ = 0;
-    return make_error(ErrorCode::kIo, "cannot map '" + path + "': " + std::strerror(err));
+    return make_error(ErrorCode::kIo, "cannot allocate " + std::to_string(mapped) + " bytes for '" + path +
+                                          "': " + std::strerror(err));
   }
+#if defined(MADV_HUGEPAGE)
+  madvise(p, mapped, MADV_HUGEPAGE);  // a hint: without it the load is only slower
+#endif
   data_ = static_cast<uint8_t*>(p);
+  mapped_ = mapped;
+  size_t done = 0;
+  while (done < size_) {
+    const size_t want = size_ - done < kReadChunk ? size_ - done : kReadChunk;
+    const ssize_t got = pread(fd, data_ + done, want, static_cast<off_t>(done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      const std::string why = got < 0 ? std::strerror(errno) : "the file shrank while it was read";
+      ::close(fd);
+      return make_error(ErrorCode::kIo, "cannot read '" + path + "' at byte " + std::to_string(done) + ": " + why);
+    }
+    done += static_cast<size_t>(got);
+  }
+  ::close(fd);
   return Status::Ok();
 }
 
