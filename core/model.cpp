@@ -103,8 +103,10 @@ Status Model::load(uint8_t* bytes, size_t size, const LoadOptions& options, std:
     L.in_proj = b.ternary(r.in_proj);
     const std::vector<float> conv = b.copy_floats(r.conv_w);  // [E, 1, 4]
     L.conv_w.resize(conv.size());
+    const int P = info.head_dim;
     for (int c = 0; c < E; ++c)
-      for (int k = 0; k < 4; ++k) L.conv_w[static_cast<size_t>(k) * E + c] = conv[static_cast<size_t>(c) * 4 + k];
+      for (int k = 0; k < 4; ++k)
+        L.conv_w[(static_cast<size_t>(c / P) * 4 + k) * P + c % P] = conv[static_cast<size_t>(c) * 4 + k];
     L.conv_b = b.floats(r.conv_b);
     L.dt_bias = b.floats(r.dt_bias);
     L.neg_A = b.copy_floats(r.A_log);

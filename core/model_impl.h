@@ -22,7 +22,7 @@ struct TernaryWeights {
 struct LayerWeights {
   const float* in_norm;      // [d_model]
   TernaryWeights in_proj;    // [2E + 3H, d_model]
-  std::vector<float> conv_w; // [4, E]: tap-major, transposed from the file's [E, 1, 4]
+  std::vector<float> conv_w; // [H, 4, P]: per head, tap-major (the kernel's [4, channels] for one head)
   const float* conv_b;       // [E]
   const float* dt_bias;      // [H]
   std::vector<float> neg_A;  // [H]: -exp(A_log), computed once at load

@@ -19,7 +19,7 @@ constexpr uint32_t kSnapshotVersion = 1;
 
 struct Session::Buffers {
   // Recurrent state, per layer.
-  std::vector<float> conv;  // [layers, 3, E]
+  std::vector<float> conv;  // [layers, H, 3, P]: per head, the kernel's [3, channels] planes
   std::vector<float> ssm;   // [layers, E]
   std::vector<uint64_t> seen;  // [ceil(vocab / 64)] bitset of fed tokens
   std::vector<float> logits;   // [vocab]
@@ -31,7 +31,6 @@ struct Session::Buffers {
   std::vector<int8_t> q;       // [T, max_padded_cols]
   std::vector<float> qscale;   // [T]
   std::vector<int32_t> qsum;   // [T]
-  std::vector<float> head;     // [4, H]: B, C, d, g of the current token
 };
 
 Session::Session(const Model& model) : model_(model), buf_(new Buffers) {
@@ -51,7 +50,6 @@ Session::Session(const Model& model) : model_(model), buf_(new Buffers) {
   b.q.resize(kMaxChunk * static_cast<size_t>(m.max_padded_cols));
   b.qscale.resize(kMaxChunk);
   b.qsum.resize(kMaxChunk);
-  b.head.resize(4 * static_cast<size_t>(info.n_heads));
 }
 
 Session::~Session() = default;
@@ -76,19 +74,28 @@ const uint64_t* Session::seen_bits() const { return buf_->seen.data(); }
 
 namespace {
 
-// out = BitLinear(in; W) for T tokens: quantise each row of `in`, then one
-// threaded ternary product over W's rows.
-void bitlinear(const Model::Impl& m, const TernaryWeights& w, const float* norm, const float* in, size_t in_stride,
-               int T, int8_t* q, float* qscale, int32_t* qsum, float* out, size_t out_stride) {
+// BitLinear's input side for T tokens (rows of `in`, in_stride apart): the
+// tokens of a prefill chunk in parallel, a decode token on this thread.
+void quantize_rows(const Model::Impl& m, const TernaryWeights& w, const float* norm, const float* in,
+                   size_t in_stride, int T, int8_t* q, float* qscale, int32_t* qsum) {
   const kernels::Table& k = *m.kernels;
-  for (int t = 0; t < T; ++t)
-    k.rmsnorm_quantize(in + t * in_stride, norm, w.cols, w.padded_cols, q + static_cast<size_t>(t) * w.padded_cols,
-                       &qscale[t], &qsum[t]);
-  const kernels::QuantizedActs acts{q, qscale, qsum, T, w.padded_cols};
-  const kernels::TernaryMatmulFn matmul = T == 1 ? k.ternary_gemv : k.ternary_gemm;
-  m.pool->parallel_for(w.rows, 16, [&](int begin, int end) {
-    matmul(w.packed, w.padded_cols, w.scale, acts, begin, end, out, out_stride);
-  });
+  const auto rows = [&](int begin, int end) {
+    for (int t = begin; t < end; ++t)
+      k.rmsnorm_quantize(in + t * in_stride, norm, w.cols, w.padded_cols, q + static_cast<size_t>(t) * w.padded_cols,
+                         &qscale[t], &qsum[t]);
+  };
+  if (T == 1)
+    rows(0, 1);
+  else
+    m.pool->parallel_for(T, 1, rows);
+}
+
+// Rows [begin, end) of BitLinear(W) for quantised activations.
+inline void matmul_rows(const kernels::Table& k, const TernaryWeights& w, const kernels::QuantizedActs& acts,
+                        int begin, int end, float* out, size_t out_stride) {
+  if (begin >= end) return;
+  const kernels::TernaryMatmulFn matmul = acts.tokens == 1 ? k.ternary_gemv : k.ternary_gemm;
+  matmul(w.packed, w.padded_cols, w.scale, acts, begin, end, out, out_stride);
 }
 
 }  // namespace
@@ -106,12 +113,11 @@ Status Session::feed(const int32_t* tokens, size_t n) {
   const Model::Impl& m = *model_.impl_;
   const kernels::Table& k = *m.kernels;
   Buffers& b = *buf_;
-  const int D = info.d_model, E = info.d_inner, H = info.n_heads;
+  const int D = info.d_model, E = info.d_inner, H = info.n_heads, P = info.head_dim;
   const size_t vdim = 2 * static_cast<size_t>(E) + 3 * static_cast<size_t>(H);
-  float* head_B = b.head.data();
-  float* head_C = head_B + H;
-  float* head_d = head_C + H;
-  float* head_g = head_d + H;
+  int8_t* q = b.q.data();
+  float* qscale = b.qscale.data();
+  int32_t* qsum = b.qsum.data();
 
   for (size_t done = 0; done < n;) {
     const int T = static_cast<int>(n - done < kMaxChunk ? n - done : kMaxChunk);
@@ -122,37 +128,50 @@ Status Session::feed(const int32_t* tokens, size_t n) {
     }
     for (int l = 0; l < info.n_layers; ++l) {
       const LayerWeights& L = m.layers[static_cast<size_t>(l)];
-      bitlinear(m, L.in_proj, L.in_norm, b.x.data(), D, T, b.q.data(), b.qscale.data(), b.qsum.data(), b.v.data(),
-                vdim);
-      // The recurrences are sequential over the chunk's tokens.
-      for (int t = 0; t < T; ++t) {
-        const float* v = &b.v[t * vdim];
-        for (int h = 0; h < H; ++h) {
-          head_B[h] = v[2 * E + h];
-          head_C[h] = v[2 * E + H + h];
-          const float d = softplus_f32(v[2 * E + 2 * H + h] + L.dt_bias[h]);
-          head_d[h] = d;
-          head_g[h] = exp_f32(L.neg_A[static_cast<size_t>(h)] * d);
+      quantize_rows(m, L.in_proj, L.in_norm, b.x.data(), D, T, q, qscale, qsum);
+      const kernels::QuantizedActs in_acts{q, qscale, qsum, T, L.in_proj.padded_cols};
+      float* v = b.v.data();
+      float* conv = &b.conv[static_cast<size_t>(l) * 3 * E];
+      float* ssm = &b.ssm[static_cast<size_t>(l) * E];
+      // Work is split by heads: a thread computes the in_proj rows its heads
+      // read (z and xin of their channels; their B, C, dt) and then runs
+      // their recurrences over the chunk's tokens, so the conv + SSM step
+      // needs no second parallel call and no barrier after in_proj.
+      m.pool->parallel_for(H, 1, [&](int h0, int h1) {
+        matmul_rows(k, L.in_proj, in_acts, h0 * P, h1 * P, v, vdim);                  // z
+        matmul_rows(k, L.in_proj, in_acts, E + h0 * P, E + h1 * P, v, vdim);          // xin
+        matmul_rows(k, L.in_proj, in_acts, 2 * E + h0, 2 * E + h1, v, vdim);          // B
+        matmul_rows(k, L.in_proj, in_acts, 2 * E + H + h0, 2 * E + H + h1, v, vdim);  // C
+        matmul_rows(k, L.in_proj, in_acts, 2 * E + 2 * H + h0, 2 * E + 2 * H + h1, v, vdim);  // dt
+        for (int t = 0; t < T; ++t) {  // sequential over the chunk's tokens
+          const float* vt = v + t * vdim;
+          for (int h = h0; h < h1; ++h) {
+            const float d = softplus_f32(vt[2 * E + 2 * H + h] + L.dt_bias[h]);
+            const float g = exp_f32(L.neg_A[static_cast<size_t>(h)] * d);
+            kernels::ConvSsmArgs a;
+            a.channels = P;
+            a.head_dim = P;
+            a.z = vt + h * P;
+            a.xin = vt + E + h * P;
+            a.conv_w = L.conv_w.data() + static_cast<size_t>(h) * 4 * P;
+            a.conv_b = L.conv_b + h * P;
+            a.D = L.D + h * P;
+            a.head_B = vt + 2 * E + h;
+            a.head_C = vt + 2 * E + H + h;
+            a.head_d = &d;
+            a.head_g = &g;
+            a.conv_state = conv + static_cast<size_t>(h) * 3 * P;
+            a.ssm_state = ssm + h * P;
+            a.y = &b.y[static_cast<size_t>(t) * E + h * P];
+            k.conv_ssm_step(a);
+          }
         }
-        kernels::ConvSsmArgs args;
-        args.channels = E;
-        args.head_dim = info.head_dim;
-        args.z = v;
-        args.xin = v + E;
-        args.conv_w = L.conv_w.data();
-        args.conv_b = L.conv_b;
-        args.D = L.D;
-        args.head_B = head_B;
-        args.head_C = head_C;
-        args.head_d = head_d;
-        args.head_g = head_g;
-        args.conv_state = &b.conv[static_cast<size_t>(l) * 3 * E];
-        args.ssm_state = &b.ssm[static_cast<size_t>(l) * E];
-        args.y = &b.y[static_cast<size_t>(t) * E];
-        k.conv_ssm_step(args);
-      }
-      bitlinear(m, L.out_proj, L.out_norm, b.y.data(), E, T, b.q.data(), b.qscale.data(), b.qsum.data(), b.o.data(),
-                D);
+      });
+      quantize_rows(m, L.out_proj, L.out_norm, b.y.data(), E, T, q, qscale, qsum);
+      const kernels::QuantizedActs out_acts{q, qscale, qsum, T, L.out_proj.padded_cols};
+      m.pool->parallel_for(D, 16, [&](int begin, int end) {
+        matmul_rows(k, L.out_proj, out_acts, begin, end, b.o.data(), D);
+      });
       for (size_t i = 0; i < static_cast<size_t>(T) * D; ++i) b.x[i] += b.o[i];
     }
     done += static_cast<size_t>(T);
@@ -161,8 +180,11 @@ Status Session::feed(const int32_t* tokens, size_t n) {
       float* last = &b.x[static_cast<size_t>(T - 1) * D];
       float* normed = b.o.data();
       k.rmsnorm(last, m.norm_f, D, normed);
-      bitlinear(m, m.lm_head, m.lm_norm, normed, D, 1, b.q.data(), b.qscale.data(), b.qsum.data(), b.logits.data(),
-                0);
+      quantize_rows(m, m.lm_head, m.lm_norm, normed, D, 1, q, qscale, qsum);
+      const kernels::QuantizedActs acts{q, qscale, qsum, 1, m.lm_head.padded_cols};
+      m.pool->parallel_for(m.lm_head.rows, 16, [&](int begin, int end) {
+        matmul_rows(k, m.lm_head, acts, begin, end, b.logits.data(), 0);
+      });
     }
   }
   position_ += n;
@@ -171,7 +193,8 @@ Status Session::feed(const int32_t* tokens, size_t n) {
 }
 
 // Snapshot: u32 magic, u32 version, i32 vocab, d_model, n_layers, n_heads,
-// u64 position, u32 has_logits, then conv, ssm, seen bitset and logits as
+// u64 position, u32 has_logits, then conv ([layers, 3, E]: the plane order of
+// version 1, whatever the in-memory order), ssm, seen bitset and logits as
 // raw little-endian arrays. Constant size for a model.
 size_t Session::snapshot_size() const {
   const Buffers& b = *buf_;
@@ -193,6 +216,22 @@ void get(const uint8_t*& p, T* data, size_t count) {
   p += count * sizeof(T);
 }
 
+// Conv state between the session's [layers, H, 3, P] and the snapshot's
+// [layers, 3, E] (E = H * P): the offset of (layer, plane, channel) in each.
+size_t conv_offset_heads(const ModelInfo& info, size_t l, size_t plane, size_t c) {
+  const size_t P = static_cast<size_t>(info.head_dim), H = static_cast<size_t>(info.n_heads);
+  return ((l * H + c / P) * 3 + plane) * P + c % P;
+}
+
+std::vector<float> conv_to_planes(const ModelInfo& info, const std::vector<float>& conv) {
+  const size_t E = static_cast<size_t>(info.d_inner);
+  std::vector<float> planes(conv.size());
+  for (size_t l = 0; l < static_cast<size_t>(info.n_layers); ++l)
+    for (size_t plane = 0; plane < 3; ++plane)
+      for (size_t c = 0; c < E; ++c) planes[(l * 3 + plane) * E + c] = conv[conv_offset_heads(info, l, plane, c)];
+  return planes;
+}
+
 }  // namespace
 
 std::vector<uint8_t> Session::snapshot() const {
@@ -207,7 +246,8 @@ std::vector<uint8_t> Session::snapshot() const {
   put(out, shape, 4);
   put(out, &position_, 1);
   put(out, &has_logits, 1);
-  put(out, b.conv.data(), b.conv.size());
+  const std::vector<float> planes = conv_to_planes(info, b.conv);
+  put(out, planes.data(), planes.size());
   put(out, b.ssm.data(), b.ssm.size());
   put(out, b.seen.data(), b.seen.size());
   put(out, b.logits.data(), b.logits.size());
@@ -233,7 +273,12 @@ Status Session::restore(const uint8_t* data, size_t size) {
   get(p, &position, 1);
   get(p, &has_logits, 1);
   Buffers& b = *buf_;
-  get(p, b.conv.data(), b.conv.size());
+  std::vector<float> planes(b.conv.size());
+  get(p, planes.data(), planes.size());
+  const size_t E = static_cast<size_t>(info.d_inner);
+  for (size_t l = 0; l < static_cast<size_t>(info.n_layers); ++l)
+    for (size_t plane = 0; plane < 3; ++plane)
+      for (size_t c = 0; c < E; ++c) b.conv[conv_offset_heads(info, l, plane, c)] = planes[(l * 3 + plane) * E + c];
   get(p, b.ssm.data(), b.ssm.size());
   get(p, b.seen.data(), b.seen.size());
   get(p, b.logits.data(), b.logits.size());

@@ -37,7 +37,8 @@ class ThreadPool {
   template <class Fn>
   void parallel_for(int n, int grain, Fn&& fn) {
     using F = typename std::remove_reference<Fn>::type;
-    run(n, grain, [](void* ctx, int begin, int end) { (*static_cast<F*>(ctx))(begin, end); }, &fn);
+    run(n, grain, [](void* ctx, int begin, int end) { (*static_cast<F*>(ctx))(begin, end); },
+        const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
  private:
