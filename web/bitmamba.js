@@ -26,16 +26,23 @@ class WorkerClient {
     this.nextId = 1;
     this.pending = new Map();  // id -> {resolve, reject, onEvent}
     this.dead = null;
+    let started = false;
     this.ready = new Promise((resolve, reject) => {
       worker.onmessage = (e) => {
-        if (e.data && e.data.type === 'ready') resolve();
-        else this.receive(e.data);
+        if (e.data && e.data.type === 'ready') {
+          started = true;
+          resolve();
+        } else {
+          this.receive(e.data);
+        }
       };
       worker.onerror = (e) => {
         e.preventDefault?.();
-        const err = new BitMambaError('unsupported_browser',
-          `The BitMamba worker failed to start${e.message ? ': ' + e.message : ''}. ` +
-          'This needs a browser with module workers (Chrome 80+, Firefox 114+, Safari 15+).');
+        const err = started
+          ? new BitMambaError('internal', `The BitMamba worker stopped${e.message ? ': ' + e.message : ''}. Load the model again.`)
+          : new BitMambaError('unsupported_browser',
+            `The BitMamba worker failed to start${e.message ? ': ' + e.message : ''}. ` +
+            'This needs a browser with module workers (Chrome 80+, Firefox 114+, Safari 15+).');
         reject(err);
         this.fail(err);
       };

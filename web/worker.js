@@ -320,11 +320,16 @@ async function generate({ input, options, stopFlag }, { signal, emit }) {
     if (prompt.length === 0) prompt = Int32Array.of(END_OF_TEXT);
   }
 
+  let prefillMs = 0;
+  if (maxTokens === 0) {  // still part of the context, as in one engine call
+    const t = performance.now();
+    session.feed(prompt);
+    prefillMs = performance.now() - t;
+  }
   const none = new Int32Array(0);
   const text = new TextStream();
   let generated = 0;
   let draws = 0n;
-  let prefillMs = 0;
   let decodeMs = 0;
   let firstTokenMs = null;
   let stopReason = 'max_tokens';
