@@ -10,9 +10,21 @@ inline void cpu_relax() {
 #endif
 }
 
-// About 50-200 microseconds of spinning before a worker sleeps: longer than
-// the gap between two kernels of one token, shorter than a human notices.
+// A pause is 10-40 ns. Waiting threads spin for ~50 us (longer than a chunk
+// of decode work normally takes), then yield the CPU on every further check:
+// on a machine with more runnable threads than cores, the thread being
+// waited for may be the one that needs this core. An idle worker sleeps
+// after ~1 ms: longer than the gap between two kernels of one token,
+// shorter than a human notices.
+constexpr int kSpinsBeforeYield = 1 << 11;
 constexpr int kSpinsBeforeSleep = 1 << 16;
+
+inline void wait_a_little(int spins) {
+  if (spins < kSpinsBeforeYield)
+    cpu_relax();
+  else
+    std::this_thread::yield();
+}
 
 // Chunks per thread: enough that a slow thread's last chunk is a small part
 // of the call, few enough that claiming (one contended compare-exchange per
@@ -94,7 +106,7 @@ void ThreadPool::run(int n, int grain, Call call, void* ctx) {
     wake_.notify_all();
   }
   work(job);
-  while (done_.load(std::memory_order_acquire) != n) cpu_relax();
+  for (int spins = 0; done_.load(std::memory_order_acquire) != n; ++spins) wait_a_little(spins);
 }
 
 void ThreadPool::worker_loop(uint32_t seen) {
@@ -103,7 +115,7 @@ void ThreadPool::worker_loop(uint32_t seen) {
     int spins = 0;
     while (job_of(cur = claim_.load(std::memory_order_acquire)) == seen) {
       if (++spins < kSpinsBeforeSleep) {
-        cpu_relax();
+        wait_a_little(spins);
         continue;
       }
       std::unique_lock<std::mutex> lock(mutex_);
