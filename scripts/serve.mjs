@@ -41,7 +41,8 @@ export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
   "worker-src 'self'",
-  "connect-src 'self' https://huggingface.co https://*.huggingface.co https://*.hf.co",
+  // Models may come from any https host (Hugging Face by default, "Another URL").
+  "connect-src 'self' https:",
   "style-src 'self'",
   "img-src 'self' data:",
   "object-src 'none'",
@@ -59,6 +60,7 @@ export function defaultOptions() {
     models: path.join(ROOT, 'build', 'demo'),
     cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
     log: null,  // (method, path, status) => void
+    csp: CONTENT_SECURITY_POLICY,
   };
 }
 
@@ -91,7 +93,7 @@ export function createHandler(opts) {
 
   return (req, res) => {
     const headers = {
-      'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+      'Content-Security-Policy': options.csp,
       'X-Content-Type-Options': 'nosniff',
       'Cache-Control': 'no-cache',
     };

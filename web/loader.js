@@ -257,14 +257,19 @@ export async function loadFromUrl(engineReady, url, { cache, signal, onProgress 
   }
   if (!response.body) throw new BitMambaError('unsupported_browser', 'This browser cannot stream a download (no Response.body).');
 
+  // Content-Length counts encoded bytes when the body is compressed, and a
+  // cross-origin response hides Content-Encoding unless the server exposes
+  // it: there the length only seeds the progress total, it is not checked.
   const encoding = response.headers.get('content-encoding');
   const lengthHeader = response.headers.get('content-length');
-  const knownSize = lengthHeader !== null && (!encoding || encoding === 'identity') ? Number(lengthHeader) : null;
+  const length = lengthHeader !== null ? Number(lengthHeader) : null;
+  const identity = encoding === 'identity' || (encoding === null && response.type === 'basic');
+  const knownSize = identity ? length : null;
 
   if (useCache) {
     cacheState = { status: 'pending' };
-    if (knownSize != null) {
-      const room = await quotaAllows(knownSize).catch(() => ({ ok: true }));
+    if (length != null) {
+      const room = await quotaAllows(length).catch(() => ({ ok: true }));
       if (!room.ok) cacheState = { status: 'skipped', reason: 'quota', free: room.free, message: `only ${formatMiB(room.free)} of storage free` };
     }
   }
@@ -282,7 +287,7 @@ export async function loadFromUrl(engineReady, url, { cache, signal, onProgress 
     }
   } : null;
 
-  const sink = new HeapSink(engineReady, { knownSize, hash: !!openWriter, openWriter, progress: (l, t, f) => progress(l, t ?? knownSize, f) });
+  const sink = new HeapSink(engineReady, { knownSize, hash: !!openWriter, openWriter, progress: (l, t, f) => progress(l, t || length, f) });
   let sha256;
   try {
     await drain(response.body.getReader(), sink, signal);

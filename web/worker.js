@@ -18,7 +18,7 @@ import { loadFromUrl, loadFromBlob, loadFromArrayBuffer } from './loader.js';
 const END_OF_TEXT = 50256;
 const GREEDY_BELOW = 0.05;
 // SplitMix64's state advances by this constant per draw (core/rng.h), and the
-// sampler draws exactly once per non-greedy token (core/sampler.h). A call
+// sampler draws exactly once per non-greedy token (docs/sampling.md). A call
 // that starts at seed + n * GOLDEN continues the stream of a single call
 // after n tokens, so one-token calls give the CLI's tokens.
 const GOLDEN = 0x9E3779B97F4A7C15n;

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createHandler, startServer } from '../../scripts/serve.mjs';
+import { CONTENT_SECURITY_POLICY, createHandler, startServer } from '../../scripts/serve.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SKIP = 77;
@@ -80,10 +80,35 @@ function nativeTokens(tokens, s) {
   return JSON.parse(out).tokens;
 }
 
+// Another origin standing in for Hugging Face: a redirect to a CDN path
+// that answers with CORS, and a file without CORS headers.
+const cdnRequests = [];
+const cdnServer = await startServer({
+  port: 0,
+  handler: (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    cdnRequests.push(url.pathname);
+    if (url.pathname === '/resolve/main/model.bin') {
+      res.writeHead(302, { Location: '/cdn/model.bin', 'Access-Control-Allow-Origin': '*' });
+      return res.end();
+    }
+    if (url.pathname === '/cdn/model.bin' || url.pathname === '/no-cors/model.bin') {
+      const cors = url.pathname.startsWith('/cdn/') ? { 'Access-Control-Allow-Origin': '*' } : {};
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': demoBytes.length, ...cors });
+      return res.end(demoBytes);
+    }
+    res.writeHead(404);
+    return res.end();
+  },
+});
+const cdnOrigin = new URL(cdnServer.url).origin;
+// The pages allow any https host; the test's CDN is plain http on another port.
+const testCsp = CONTENT_SECURITY_POLICY.replace("connect-src 'self' https:", `connect-src 'self' https: ${cdnOrigin}`);
+
 // One server with COOP/COEP and one without, plus routes that fail on purpose.
-const requests = [];  // [isolated?, path]
+const requests = [];
 function testRoutes(isolated) {
-  const serve = createHandler({ web: args.web, dist: args.dist, models: modelsDir, isolation: isolated });
+  const serve = createHandler({ web: args.web, dist: args.dist, models: modelsDir, isolation: isolated, csp: testCsp });
   const coep = isolated ? { 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Opener-Policy': 'same-origin' } : {};
   return (req, res) => {
     const url = new URL(req.url, 'http://x');
@@ -326,6 +351,28 @@ test('cache_second_load_no_network', async () => {
     const promptIds = await page.evaluate((p) => window.bitmambaDemo.model.tokenize(p).then(Array.from), PROMPT);
     sameTokens(run.tokens, nativeTokens(promptIds, { seed: 9, maxTokens: 16 }), 'after a cache load');
     return `second load from cache, 0 model requests (first ${first.info.timings.readMs.toFixed(0)} ms, cached ${second.info.timings.readMs.toFixed(0)} ms)`;
+  } finally {
+    await context.close();
+  }
+});
+
+test('cross_origin_redirect_cors', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    const url = `${cdnOrigin}/resolve/main/model.bin`;
+    const first = await loadViaUi(page, 'url', { url });
+    assert(first.state === 'ready', `cross-origin load failed: ${JSON.stringify(first.error)}`);
+    assert(first.info.threads > 1 && first.info.cache.status === 'stored', JSON.stringify(first.info.cache));
+    const before = cdnRequests.length;
+    await page.reload();
+    await page.waitForFunction(() => window.bitmambaDemo && window.bitmambaDemo.state === 'idle');
+    const second = await loadViaUi(page, 'url', { url });
+    assert(second.state === 'ready' && second.info.source === 'cache', `second load: ${second.info && second.info.source}`);
+    assert(cdnRequests.length === before, `${cdnRequests.length - before} requests to the other origin on the second load`);
+    const blocked = await loadViaUi(page, 'url', { url: `${cdnOrigin}/no-cors/model.bin` });
+    assert(blocked.error && blocked.error.code === 'network', `no CORS gave ${JSON.stringify(blocked.error)}`);
+    return 'redirect + CORS from another origin loads under COEP and is cached; without CORS: network error';
   } finally {
     await context.close();
   }
@@ -584,6 +631,7 @@ for (const { name, fn } of tests) {
 
 isolatedServer.server.close();
 plainServer.server.close();
+cdnServer.server.close();
 for (const dir of userDirs) fs.rmSync(dir, { recursive: true, force: true });
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
