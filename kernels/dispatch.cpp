@@ -11,6 +11,10 @@ namespace bitmamba::kernels {
 const Table& table_avx2();
 bool cpu_has_avx2();
 #endif
+#if defined(BITMAMBA_HAVE_AVX512)
+const Table& table_avx512();  // AVX-512 BW/VL + VNNI products, AVX2 for the rest
+bool cpu_has_avx512vnni();
+#endif
 #if defined(BITMAMBA_HAVE_WASM_SIMD)
 const Table& table_wasm_simd();  // "simd128" or "relaxed": a property of the build
 #endif
@@ -21,6 +25,9 @@ const Table* table_by_name(const char* isa) {
 #if defined(BITMAMBA_HAVE_AVX2)
   if (std::strcmp(isa, "avx2") == 0) return cpu_has_avx2() ? &table_avx2() : nullptr;
 #endif
+#if defined(BITMAMBA_HAVE_AVX512)
+  if (std::strcmp(isa, "avx512") == 0) return cpu_has_avx512vnni() ? &table_avx512() : nullptr;
+#endif
 #if defined(BITMAMBA_HAVE_WASM_SIMD)
   if (std::strcmp(isa, table_wasm_simd().isa) == 0) return &table_wasm_simd();
 #endif
@@ -28,6 +35,9 @@ const Table* table_by_name(const char* isa) {
 }
 
 const Table& table_best() {
+#if defined(BITMAMBA_HAVE_AVX512)
+  if (cpu_has_avx512vnni()) return table_avx512();
+#endif
 #if defined(BITMAMBA_HAVE_AVX2)
   if (cpu_has_avx2()) return table_avx2();
 #endif
