@@ -274,9 +274,11 @@ function supportProblem() {
   return null;
 }
 
+const baseUrl = () => globalThis.document?.baseURI ?? self.location.href;
+
 function normalizeSource(source) {
   if (typeof source === 'string' || source instanceof URL) {
-    return { source: { url: new URL(String(source), document.baseURI).href }, transfer: [] };
+    return { source: { url: new URL(String(source), baseUrl()).href }, transfer: [] };
   }
   if (typeof Blob !== 'undefined' && source instanceof Blob) return { source: { blob: source }, transfer: [] };
   if (source instanceof ArrayBuffer) return { source: { buffer: source }, transfer: [source] };
@@ -311,7 +313,7 @@ export const BitMamba = {
         options: {
           threads: options.threads,
           cache: options.cache !== false,
-          wasmBase: options.wasmBase ? new URL(options.wasmBase, document.baseURI).href : undefined,
+          wasmBase: options.wasmBase ? new URL(String(options.wasmBase), baseUrl()).href : undefined,
           variant: options.variant,
         },
       }, {
@@ -338,7 +340,7 @@ export const BitMamba = {
 
   /** Removes the cached copy of one URL. */
   async removeCached(url) {
-    await removeCached(new URL(String(url), document.baseURI).href);
+    await removeCached(new URL(String(url), baseUrl()).href);
   },
 
   /** Whether threads are possible here: requires cross-origin isolation. */

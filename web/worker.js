@@ -87,7 +87,8 @@ const ops = {
     const onProgress = (p) => emit('progress', p);
     onProgress({ loaded: 0, total: null, phase: 'engine' });
     const support = threadSupport();
-    const requested = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
+    // Each thread is a pthread worker started with the engine: keep the count sane.
+    const requested = Math.max(1, Math.min(64, Math.floor(Number(options.threads ?? defaultThreads())) || 1));
     const threads = support.ok ? requested : 1;
     let variant = null;
     let engineMs = 0;
