@@ -215,9 +215,9 @@ void gemm_row(const uint8_t* w, const int8_t* q, size_t q_stride, int blocks, in
   __m256i s[kGemmTokens];
   for (int t = 0; t < kGemmTokens; ++t) s[t] = t < NT ? fold(acc[t < NT ? t : 0]) : _mm256_setzero_si256();
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(dots), hsum8_epi32(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]));
-  if (NT > 8)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dots + 8),
-                        hsum8_epi32(s[8], s[9], s[10], s[11], s[12], s[13], s[14], s[15]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dots + 8),
+                      NT > 8 ? hsum8_epi32(s[8], s[9], s[10], s[11], s[12], s[13], s[14], s[15])
+                             : _mm256_setzero_si256());
 }
 
 using GemmRowFn = void (*)(const uint8_t*, const int8_t*, size_t, int, int32_t*);
@@ -235,14 +235,26 @@ void ternary_gemm_avx512(const uint8_t* packed, int padded_cols, float w_scale, 
     const int tile_end = tile + kGemmRowTile < row_end ? tile + kGemmRowTile : row_end;
     for (int t0 = 0; t0 < acts.tokens; t0 += kGemmTokens) {
       const int nt = acts.tokens - t0 < kGemmTokens ? acts.tokens - t0 : kGemmTokens;
-      float denom[kGemmTokens];
-      for (int t = 0; t < nt; ++t) denom[t] = acts.scale[t0 + t] * w_scale;
+      // The group's corrections and denominators as vectors (unused lanes:
+      // qsum 0, denominator 1), so each row's outputs take one vector
+      // subtract, convert and divide.
+      alignas(32) float denom[kGemmTokens];
+      alignas(32) int32_t qsum[kGemmTokens];
+      for (int t = 0; t < kGemmTokens; ++t) {
+        denom[t] = t < nt ? acts.scale[t0 + t] * w_scale : 1.0f;
+        qsum[t] = t < nt ? acts.qsum[t0 + t] : 0;
+      }
       const int8_t* q = acts.q + static_cast<size_t>(t0) * q_stride;
       for (int r = tile; r < tile_end; ++r) {
         alignas(32) int32_t dots[kGemmTokens];
+        alignas(32) float values[kGemmTokens];
         kGemmRow[nt](packed + r * row_bytes, q, q_stride, blocks, dots);
-        for (int t = 0; t < nt; ++t)
-          out[(t0 + t) * out_stride + r] = static_cast<float>(dots[t] - acts.qsum[t0 + t]) / denom[t];
+        for (int t = 0; t < kGemmTokens; t += 8) {
+          const __m256i d = _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(dots + t)),
+                                             _mm256_load_si256(reinterpret_cast<const __m256i*>(qsum + t)));
+          _mm256_store_ps(values + t, _mm256_div_ps(_mm256_cvtepi32_ps(d), _mm256_load_ps(denom + t)));
+        }
+        for (int t = 0; t < nt; ++t) out[(t0 + t) * out_stride + r] = values[t];
       }
     }
   }
