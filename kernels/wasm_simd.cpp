@@ -104,15 +104,17 @@ struct Acts {
 #else
 
 constexpr const char* kIsa = "simd128";
-constexpr int kGemvRows = 2;  // rows per pass of the GEMV: they share the activation loads
+constexpr int kGemvRows = 3;  // rows per pass of the GEMV: they share the activation loads
 
 // SIMD128 has no 8-bit multiply-add, so the activations are widened to int16
 // once per call and i32x4.dot_i16x8_s (pairs of int16 products) does the
-// work. An int16 lane of the codes holds bytes 2i (low) and 2i+1 (high):
-// masking it with 3 << 2f gives byte 2i's field f times 4^f, and the same on
-// v >> 8 gives byte 2i+1's. So the activations of (block b, field f, half h)
-// are stored as 8 int16 of the even columns, then 8 of the odd ones, and each
-// field accumulates in int32 times 4^f, divided out (exactly) at the end.
+// work. An int16 lane of the codes holds bytes 2i (low) and 2i+1 (high), so
+// the activations of (block b, field f, half h) are stored as 8 int16 of the
+// even columns, then 8 of the odd ones. With s = v, v >> 8, v >> 4, v >> 12
+// (16-bit shifts), masks 3 and 12 select, in the low byte of each lane,
+//   s & 3  : field 0 or 2 of the even or odd byte, code x1
+//   s & 12 : field 1 or 3 of the even or odd byte, code x4
+// x1 products go to "lo", x4 ones to "hi" (int32); the sum is (4 lo + hi) / 4.
 inline const int16_t* widened(const int8_t* q, int padded_cols, int16_t* out) {
   for (int c = 0; c < padded_cols; c += 16) {
     const v128_t x = wasm_v128_load(q + c);
@@ -124,32 +126,35 @@ inline const int16_t* widened(const int8_t* q, int padded_cols, int16_t* out) {
 
 template <int R, int NT>
 void row_dots(const uint8_t* w, size_t row_bytes, const int16_t* const* q, int blocks, int32_t out[R][NT]) {
-  v128_t mask[4];
-  for (int f = 0; f < 4; ++f) mask[f] = wasm_i16x8_splat(static_cast<int16_t>(3 << (2 * f)));
-  v128_t acc[R][NT][4];
+  const v128_t m3 = wasm_i16x8_splat(3), m12 = wasm_i16x8_splat(12);
+  v128_t lo[R][NT], hi[R][NT];
   for (int r = 0; r < R; ++r)
-    for (int k = 0; k < NT; ++k)
-      for (int f = 0; f < 4; ++f) acc[r][k][f] = wasm_i32x4_splat(0);
-  for (int b = 0; b < blocks; ++b) {
-    for (int h = 0; h < 2; ++h) {
-      for (int r = 0; r < R; ++r) {
-        const v128_t v = wasm_v128_load(w + r * row_bytes + b * kBlockBytes + 16 * h);
-        const v128_t odd = wasm_u16x8_shr(v, 8);
-        for (int f = 0; f < 4; ++f) {
-          const v128_t ce = wasm_v128_and(v, mask[f]), co = wasm_v128_and(odd, mask[f]);
-          for (int k = 0; k < NT; ++k) {
-            const int16_t* x = q[k] + b * kBlockCols + f * kBlockBytes + 16 * h;
-            acc[r][k][f] = wasm_i32x4_add(acc[r][k][f], wasm_i32x4_dot_i16x8(ce, wasm_v128_load(x)));
-            acc[r][k][f] = wasm_i32x4_add(acc[r][k][f], wasm_i32x4_dot_i16x8(co, wasm_v128_load(x + 8)));
+    for (int k = 0; k < NT; ++k) lo[r][k] = hi[r][k] = wasm_i32x4_splat(0);
+  // One 16-byte half-block per iteration, not unrolled, so that V8's
+  // register allocator need not spill (as in the relaxed kernel).
+#pragma clang loop unroll(disable)
+  for (int hb = 0; hb < 2 * blocks; ++hb) {
+    const int b = hb >> 1, h = hb & 1;
+    for (int r = 0; r < R; ++r) {
+      const v128_t v = wasm_v128_load(w + r * row_bytes + hb * 16);
+      // [fields 0,1 | 2,3][even | odd byte]
+      const v128_t s[2][2] = {{v, wasm_u16x8_shr(v, 8)}, {wasm_u16x8_shr(v, 4), wasm_u16x8_shr(v, 12)}};
+      for (int k = 0; k < NT; ++k) {
+        const int16_t* x = q[k] + b * kBlockCols + 16 * h;
+        for (int p = 0; p < 2; ++p) {
+          for (int odd = 0; odd < 2; ++odd) {
+            const v128_t c = s[p][odd];
+            const int16_t* xf = x + 2 * p * kBlockBytes + 8 * odd;  // field 2p, then 2p + 1
+            lo[r][k] = wasm_i32x4_add(lo[r][k], wasm_i32x4_dot_i16x8(wasm_v128_and(c, m3), wasm_v128_load(xf)));
+            hi[r][k] = wasm_i32x4_add(hi[r][k],
+                                      wasm_i32x4_dot_i16x8(wasm_v128_and(c, m12), wasm_v128_load(xf + kBlockBytes)));
           }
         }
       }
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int k = 0; k < NT; ++k)
-      out[r][k] = sum_i32x4(acc[r][k][0]) + (sum_i32x4(acc[r][k][1]) >> 2) + (sum_i32x4(acc[r][k][2]) >> 4) +
-                  (sum_i32x4(acc[r][k][3]) >> 6);
+    for (int k = 0; k < NT; ++k) out[r][k] = (4 * sum_i32x4(lo[r][k]) + sum_i32x4(hi[r][k])) >> 2;
 }
 
 // The activations as the kernel reads them: widened per call into a buffer
