@@ -1,5 +1,6 @@
 // A session: one context's state and scratch, and the forward pass of
 // DESIGN.md §3 over a chunk of tokens (T = 1 for decode, more for prefill).
+#include <cstdint>
 #include <cstring>
 
 #include "core/model_impl.h"
@@ -28,7 +29,9 @@ struct Session::Buffers {
   std::vector<float> v;        // [T, 2E + 3H] in_proj output
   std::vector<float> y;        // [T, E]
   std::vector<float> o;        // [T, max(d_model, ...)] out_proj output
-  std::vector<int8_t> q;       // [T, max_padded_cols]
+  std::vector<int8_t> q_bytes; // holds q, 64-byte aligned
+  int8_t* q = nullptr;         // [T, max_padded_cols]: rows stay 64-byte aligned (padded_cols % 128 == 0),
+                               // so the kernels' 32- and 64-byte loads never straddle cache lines
   std::vector<float> qscale;   // [T]
   std::vector<int32_t> qsum;   // [T]
 };
@@ -47,7 +50,8 @@ Session::Session(const Model& model) : model_(model), buf_(new Buffers) {
   b.v.resize(kMaxChunk * vdim);
   b.y.resize(kMaxChunk * E);
   b.o.resize(kMaxChunk * static_cast<size_t>(info.d_model));
-  b.q.resize(kMaxChunk * static_cast<size_t>(m.max_padded_cols));
+  b.q_bytes.resize(kMaxChunk * static_cast<size_t>(m.max_padded_cols) + 63);
+  b.q = b.q_bytes.data() + (64 - reinterpret_cast<uintptr_t>(b.q_bytes.data()) % 64) % 64;
   b.qscale.resize(kMaxChunk);
   b.qsum.resize(kMaxChunk);
 }
@@ -115,7 +119,7 @@ Status Session::feed(const int32_t* tokens, size_t n) {
   Buffers& b = *buf_;
   const int D = info.d_model, E = info.d_inner, H = info.n_heads, P = info.head_dim;
   const size_t vdim = 2 * static_cast<size_t>(E) + 3 * static_cast<size_t>(H);
-  int8_t* q = b.q.data();
+  int8_t* q = b.q;
   float* qscale = b.qscale.data();
   int32_t* qsum = b.qsum.data();
 
