@@ -243,7 +243,7 @@ void ternary_gemv_avx2(const uint8_t* packed, int padded_cols, float w_scale, co
 // prompt) use intrinsics.
 constexpr int kGemmTokens = 8;
 constexpr int kGemmFlushBlocks = 16;
-constexpr int kGemmRowTile = 16;  // rows whose weights stay in L1 across the token groups
+constexpr int kGemmRowTile = 16;  // rows whose outputs are staged before going to `out`
 
 struct Acc8 {
   __m256i a0, a1, a2, a3, a4, a5, a6, a7;
@@ -368,20 +368,26 @@ void ternary_gemm_avx2(const uint8_t* packed, int padded_cols, float w_scale, co
   const size_t row_bytes = static_cast<size_t>(padded_cols) / 4;
   const int blocks = padded_cols / kBlockCols;
   const size_t q_stride = static_cast<size_t>(acts.padded_cols);
-  for (int tile = row_begin; tile < row_end; tile += kGemmRowTile) {
-    const int tile_end = tile + kGemmRowTile < row_end ? tile + kGemmRowTile : row_end;
-    for (int t0 = 0; t0 < acts.tokens; t0 += kGemmTokens) {
-      const int nt = acts.tokens - t0 < kGemmTokens ? acts.tokens - t0 : kGemmTokens;
-      // The group's corrections and denominators as vectors (unused lanes:
-      // qsum 0, denominator 1), so each row's outputs take one vector
-      // subtract, convert and divide.
-      alignas(32) float denom[kGemmTokens];
-      alignas(32) int32_t qsum[kGemmTokens];
-      for (int t = 0; t < kGemmTokens; ++t) {
-        denom[t] = t < nt ? acts.scale[t0 + t] * w_scale : 1.0f;
-        qsum[t] = t < nt ? acts.qsum[t0 + t] : 0;
-      }
-      const int8_t* q = acts.q + static_cast<size_t>(t0) * q_stride;
+  // Token groups outermost: a group's activations (16 KiB for 1024 columns
+  // and 16 tokens) stay in L1 while every row of the range streams past.
+  for (int t0 = 0; t0 < acts.tokens; t0 += kGemmTokens) {
+    const int nt = acts.tokens - t0 < kGemmTokens ? acts.tokens - t0 : kGemmTokens;
+    // The group's corrections and denominators as vectors (unused lanes:
+    // qsum 0, denominator 1), so each row's outputs take one vector
+    // subtract, convert and divide.
+    alignas(32) float denom[kGemmTokens];
+    alignas(32) int32_t qsum[kGemmTokens];
+    for (int t = 0; t < kGemmTokens; ++t) {
+      denom[t] = t < nt ? acts.scale[t0 + t] * w_scale : 1.0f;
+      qsum[t] = t < nt ? acts.qsum[t0 + t] : 0;
+    }
+    const int8_t* q = acts.q + static_cast<size_t>(t0) * q_stride;
+    for (int tile = row_begin; tile < row_end; tile += kGemmRowTile) {
+      const int tile_end = tile + kGemmRowTile < row_end ? tile + kGemmRowTile : row_end;
+      // The tile's outputs are staged token-major in L1, then each token's
+      // rows go out as one contiguous copy: stored straight to `out`, every
+      // output would touch another cache line (out_stride floats apart).
+      alignas(64) float staged[kGemmTokens][kGemmRowTile];
       for (int r = tile; r < tile_end; ++r) {
         alignas(32) int32_t dots[kGemmTokens];
         alignas(32) float values[kGemmTokens];
@@ -391,8 +397,10 @@ void ternary_gemm_avx2(const uint8_t* packed, int padded_cols, float w_scale, co
                                              _mm256_load_si256(reinterpret_cast<const __m256i*>(qsum + t)));
           _mm256_store_ps(values + t, _mm256_div_ps(_mm256_cvtepi32_ps(d), _mm256_load_ps(denom + t)));
         }
-        for (int t = 0; t < nt; ++t) out[(t0 + t) * out_stride + r] = values[t];
+        for (int t = 0; t < nt; ++t) staged[t][r - tile] = values[t];
       }
+      for (int t = 0; t < nt; ++t)
+        std::memcpy(out + (t0 + t) * out_stride + tile, staged[t], static_cast<size_t>(tile_end - tile) * sizeof(float));
     }
   }
 }

@@ -21,6 +21,8 @@
 #endif
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "kernels/kernels.h"
 
 namespace bitmamba::kernels {
@@ -147,31 +149,34 @@ void ternary_gemv_avx512(const uint8_t* packed, int padded_cols, float w_scale, 
 // vpdpbusd into its own accumulator. 16 tokens use asm for the same reason
 // as the GEMV (two statements of 8: asm takes 30 operands).
 constexpr int kGemmTokens = 16;
-constexpr int kGemmRowTile = 16;  // rows whose weights stay in L1 across the token groups
+constexpr int kGemmRowTile = 16;  // rows whose outputs are staged before going to `out`
 
 struct Acc8 {
   __m512i t0, t1, t2, t3, t4, t5, t6, t7;
 };
 
-#define BITMAMBA_TOKEN(ADDR, T)                          \
-  "vpdpbusd " ADDR ", %[c01], %[" T "]\n\t"              \
-  "vpdpbusd 64" ADDR ", %[c23], %[" T "]\n\t"
+// All eight c01 products first, then the c23 ones: the two products a token
+// adds per block are eight instructions apart rather than dependent
+// neighbours.
+#define BITMAMBA_C01(ADDR, T) "vpdpbusd " ADDR ", %[c01], %[" T "]\n\t"
+#define BITMAMBA_C23(ADDR, T) "vpdpbusd 64" ADDR ", %[c23], %[" T "]\n\t"
+#define BITMAMBA_TOKENS8(OP)                                                                     \
+  OP("(%[q])", "t0") OP("(%[q],%[qs],1)", "t1") OP("(%[q],%[qs],2)", "t2") OP("(%[q],%[qs3],1)", "t3") \
+      OP("(%[q],%[qs],4)", "t4") OP("(%[q],%[qs5],1)", "t5") OP("(%[q],%[qs3],2)", "t6") OP("(%[q],%[qs7],1)", "t7")
 
 // Tokens q + k * qs, k = 0..7, of one block.
 inline __attribute__((always_inline)) void tokens8(const int8_t* q, size_t qs, size_t qs3, size_t qs5, size_t qs7,
                                                    __m512i c01, __m512i c23, Acc8& a) {
-  asm(BITMAMBA_TOKEN("(%[q])", "t0") BITMAMBA_TOKEN("(%[q],%[qs],1)", "t1") BITMAMBA_TOKEN("(%[q],%[qs],2)", "t2")
-          BITMAMBA_TOKEN("(%[q],%[qs3],1)", "t3") BITMAMBA_TOKEN("(%[q],%[qs],4)", "t4")
-              BITMAMBA_TOKEN("(%[q],%[qs5],1)", "t5") BITMAMBA_TOKEN("(%[q],%[qs3],2)", "t6")
-                  BITMAMBA_TOKEN("(%[q],%[qs7],1)", "t7")
+  asm(BITMAMBA_TOKENS8(BITMAMBA_C01) BITMAMBA_TOKENS8(BITMAMBA_C23)
       : [t0] "+v"(a.t0), [t1] "+v"(a.t1), [t2] "+v"(a.t2), [t3] "+v"(a.t3), [t4] "+v"(a.t4), [t5] "+v"(a.t5),
         [t6] "+v"(a.t6), [t7] "+v"(a.t7)
       : [q] "r"(q), [qs] "r"(qs), [qs3] "r"(qs3), [qs5] "r"(qs5), [qs7] "r"(qs7), [c01] "v"(c01), [c23] "v"(c23)
       : "memory");
 }
 
-#undef BITMAMBA_TOKEN
-
+#undef BITMAMBA_TOKENS8
+#undef BITMAMBA_C23
+#undef BITMAMBA_C01
 void gemm_row16(const uint8_t* w, const int8_t* q, size_t q_stride, int blocks, int32_t dots[kGemmTokens]) {
   const __m512i m3 = _mm512_set1_epi8(0x03);
   const __m512i s01 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
@@ -180,13 +185,20 @@ void gemm_row16(const uint8_t* w, const int8_t* q, size_t q_stride, int blocks, 
   Acc8 a{z, z, z, z, z, z, z, z}, c{z, z, z, z, z, z, z, z};
   const size_t qs = q_stride, qs3 = 3 * qs, qs5 = 5 * qs, qs7 = 7 * qs;
   const int8_t* q8 = q + 8 * qs;
+  // The next block's codes are decoded before this block's products are
+  // issued, so their load and shifts overlap the products.
+  __m512i v = broadcast_block(w);
+  __m512i c01 = _mm512_and_si512(_mm512_srlv_epi16(v, s01), m3);
+  __m512i c23 = _mm512_and_si512(_mm512_srlv_epi16(v, s23), m3);
   for (int b = 0; b < blocks; ++b) {
-    const __m512i v = broadcast_block(w + static_cast<size_t>(b) * kBlockBytes);
-    const __m512i c01 = _mm512_and_si512(_mm512_srlv_epi16(v, s01), m3);
-    const __m512i c23 = _mm512_and_si512(_mm512_srlv_epi16(v, s23), m3);
+    const __m512i n = broadcast_block(w + static_cast<size_t>(b + 1 < blocks ? b + 1 : b) * kBlockBytes);
+    const __m512i n01 = _mm512_and_si512(_mm512_srlv_epi16(n, s01), m3);
+    const __m512i n23 = _mm512_and_si512(_mm512_srlv_epi16(n, s23), m3);
     const size_t qo = static_cast<size_t>(b) * kBlockCols;
     tokens8(q + qo, qs, qs3, qs5, qs7, c01, c23, a);
     tokens8(q8 + qo, qs, qs3, qs5, qs7, c01, c23, c);
+    c01 = n01;
+    c23 = n23;
   }
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(dots), hsum8_epi32(fold(a.t0), fold(a.t1), fold(a.t2), fold(a.t3),
                                                                      fold(a.t4), fold(a.t5), fold(a.t6), fold(a.t7)));
@@ -231,20 +243,26 @@ void ternary_gemm_avx512(const uint8_t* packed, int padded_cols, float w_scale, 
   const size_t row_bytes = static_cast<size_t>(padded_cols) / 4;
   const int blocks = padded_cols / kBlockCols;
   const size_t q_stride = static_cast<size_t>(acts.padded_cols);
-  for (int tile = row_begin; tile < row_end; tile += kGemmRowTile) {
-    const int tile_end = tile + kGemmRowTile < row_end ? tile + kGemmRowTile : row_end;
-    for (int t0 = 0; t0 < acts.tokens; t0 += kGemmTokens) {
-      const int nt = acts.tokens - t0 < kGemmTokens ? acts.tokens - t0 : kGemmTokens;
-      // The group's corrections and denominators as vectors (unused lanes:
-      // qsum 0, denominator 1), so each row's outputs take one vector
-      // subtract, convert and divide.
-      alignas(32) float denom[kGemmTokens];
-      alignas(32) int32_t qsum[kGemmTokens];
-      for (int t = 0; t < kGemmTokens; ++t) {
-        denom[t] = t < nt ? acts.scale[t0 + t] * w_scale : 1.0f;
-        qsum[t] = t < nt ? acts.qsum[t0 + t] : 0;
-      }
-      const int8_t* q = acts.q + static_cast<size_t>(t0) * q_stride;
+  // Token groups outermost: a group's activations (16 KiB for 1024 columns
+  // and 16 tokens) stay in L1 while every row of the range streams past.
+  for (int t0 = 0; t0 < acts.tokens; t0 += kGemmTokens) {
+    const int nt = acts.tokens - t0 < kGemmTokens ? acts.tokens - t0 : kGemmTokens;
+    // The group's corrections and denominators as vectors (unused lanes:
+    // qsum 0, denominator 1), so each row's outputs take one vector
+    // subtract, convert and divide.
+    alignas(32) float denom[kGemmTokens];
+    alignas(32) int32_t qsum[kGemmTokens];
+    for (int t = 0; t < kGemmTokens; ++t) {
+      denom[t] = t < nt ? acts.scale[t0 + t] * w_scale : 1.0f;
+      qsum[t] = t < nt ? acts.qsum[t0 + t] : 0;
+    }
+    const int8_t* q = acts.q + static_cast<size_t>(t0) * q_stride;
+    for (int tile = row_begin; tile < row_end; tile += kGemmRowTile) {
+      const int tile_end = tile + kGemmRowTile < row_end ? tile + kGemmRowTile : row_end;
+      // The tile's outputs are staged token-major in L1, then each token's
+      // rows go out as one contiguous copy: stored straight to `out`, every
+      // output would touch another cache line (out_stride floats apart).
+      alignas(64) float staged[kGemmTokens][kGemmRowTile];
       for (int r = tile; r < tile_end; ++r) {
         alignas(32) int32_t dots[kGemmTokens];
         alignas(32) float values[kGemmTokens];
@@ -254,8 +272,10 @@ void ternary_gemm_avx512(const uint8_t* packed, int padded_cols, float w_scale, 
                                              _mm256_load_si256(reinterpret_cast<const __m256i*>(qsum + t)));
           _mm256_store_ps(values + t, _mm256_div_ps(_mm256_cvtepi32_ps(d), _mm256_load_ps(denom + t)));
         }
-        for (int t = 0; t < nt; ++t) out[(t0 + t) * out_stride + r] = values[t];
+        for (int t = 0; t < nt; ++t) staged[t][r - tile] = values[t];
       }
+      for (int t = 0; t < nt; ++t)
+        std::memcpy(out + (t0 + t) * out_stride + tile, staged[t], static_cast<size_t>(tile_end - tile) * sizeof(float));
     }
   }
 }
