@@ -533,69 +533,90 @@ inline __m256 silu_avx2(__m256 x) {
   return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), exp_avx2(neg)));
 }
 
+// 8 channels starting at c, all in one head (B, C, d, g broadcast).
+struct ConvSsmPtrs {
+  const float *z, *xin, *w0, *w1, *w2, *w3, *bias, *D;
+  float *s0, *s1, *s2, *ssm, *y;
+};
+
+inline __attribute__((always_inline)) void conv_ssm8(const ConvSsmPtrs& p, int c, __m256 hB, __m256 hC, __m256 hd,
+                                                     __m256 hg) {
+  const __m256 xin = _mm256_loadu_ps(p.xin + c);
+  const __m256 v0 = _mm256_loadu_ps(p.s0 + c);
+  const __m256 v1 = _mm256_loadu_ps(p.s1 + c);
+  const __m256 v2 = _mm256_loadu_ps(p.s2 + c);
+  __m256 conv = _mm256_add_ps(_mm256_loadu_ps(p.bias + c), _mm256_mul_ps(_mm256_loadu_ps(p.w0 + c), v0));
+  conv = _mm256_add_ps(conv, _mm256_mul_ps(_mm256_loadu_ps(p.w1 + c), v1));
+  conv = _mm256_add_ps(conv, _mm256_mul_ps(_mm256_loadu_ps(p.w2 + c), v2));
+  conv = _mm256_add_ps(conv, _mm256_mul_ps(_mm256_loadu_ps(p.w3 + c), xin));
+  _mm256_storeu_ps(p.s0 + c, v1);
+  _mm256_storeu_ps(p.s1 + c, v2);
+  _mm256_storeu_ps(p.s2 + c, xin);
+  const __m256 u = silu_avx2(conv);
+  const __m256 S =
+      _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(p.ssm + c), hg), _mm256_mul_ps(_mm256_mul_ps(u, hB), hd));
+  _mm256_storeu_ps(p.ssm + c, S);
+  const __m256 y = _mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(S, hC), _mm256_mul_ps(u, _mm256_loadu_ps(p.D + c))),
+                                 silu_avx2(_mm256_loadu_ps(p.z + c)));
+  _mm256_storeu_ps(p.y + c, y);
+}
+
 void conv_ssm_step_avx2(const ConvSsmArgs& a) {
   const int E = a.channels;
-  float* s0 = a.conv_state;
-  float* s1 = a.conv_state + E;
-  float* s2 = a.conv_state + 2 * E;
-  const float* w0 = a.conv_w;
-  const float* w1 = a.conv_w + E;
-  const float* w2 = a.conv_w + 2 * E;
-  const float* w3 = a.conv_w + 3 * E;
-  const bool uniform = a.head_dim % 8 == 0;  // 8 channels share one head
+  const int P = a.head_dim;
+  // Local copies: stores through y and the states could otherwise alias the
+  // argument struct, and every pointer would be reloaded per iteration.
+  ConvSsmPtrs p;
+  p.z = a.z;
+  p.xin = a.xin;
+  p.w0 = a.conv_w;
+  p.w1 = a.conv_w + E;
+  p.w2 = a.conv_w + 2 * E;
+  p.w3 = a.conv_w + 3 * E;
+  p.bias = a.conv_b;
+  p.D = a.D;
+  p.s0 = a.conv_state;
+  p.s1 = a.conv_state + E;
+  p.s2 = a.conv_state + 2 * E;
+  p.ssm = a.ssm_state;
+  p.y = a.y;
   int c = 0;
-  for (; c + 8 <= E; c += 8) {
-    __m256 hB, hC, hd, hg;
-    if (uniform) {
-      const int h = c / a.head_dim;
-      hB = _mm256_set1_ps(a.head_B[h]);
-      hC = _mm256_set1_ps(a.head_C[h]);
-      hd = _mm256_set1_ps(a.head_d[h]);
-      hg = _mm256_set1_ps(a.head_g[h]);
-    } else {
+  if (P % 8 == 0) {
+    // Head by head (c = h * P at the top): its scalars broadcast once.
+    const int vec_end = E & ~7;
+    for (int h = 0; c < vec_end; ++h) {
+      const __m256 hB = _mm256_set1_ps(a.head_B[h]);
+      const __m256 hC = _mm256_set1_ps(a.head_C[h]);
+      const __m256 hd = _mm256_set1_ps(a.head_d[h]);
+      const __m256 hg = _mm256_set1_ps(a.head_g[h]);
+      const int end = c + P < vec_end ? c + P : vec_end;
+      for (; c < end; c += 8) conv_ssm8(p, c, hB, hC, hd, hg);
+    }
+  } else {
+    // 8 channels may span two heads: per-lane head scalars.
+    for (; c + 8 <= E; c += 8) {
       alignas(32) float b[8], cc[8], d[8], g[8];
       for (int k = 0; k < 8; ++k) {
-        const int h = (c + k) / a.head_dim;
+        const int h = (c + k) / P;
         b[k] = a.head_B[h];
         cc[k] = a.head_C[h];
         d[k] = a.head_d[h];
         g[k] = a.head_g[h];
       }
-      hB = _mm256_load_ps(b);
-      hC = _mm256_load_ps(cc);
-      hd = _mm256_load_ps(d);
-      hg = _mm256_load_ps(g);
+      conv_ssm8(p, c, _mm256_load_ps(b), _mm256_load_ps(cc), _mm256_load_ps(d), _mm256_load_ps(g));
     }
-    const __m256 xin = _mm256_loadu_ps(a.xin + c);
-    const __m256 v0 = _mm256_loadu_ps(s0 + c);
-    const __m256 v1 = _mm256_loadu_ps(s1 + c);
-    const __m256 v2 = _mm256_loadu_ps(s2 + c);
-    __m256 conv = _mm256_add_ps(_mm256_loadu_ps(a.conv_b + c), _mm256_mul_ps(_mm256_loadu_ps(w0 + c), v0));
-    conv = _mm256_add_ps(conv, _mm256_mul_ps(_mm256_loadu_ps(w1 + c), v1));
-    conv = _mm256_add_ps(conv, _mm256_mul_ps(_mm256_loadu_ps(w2 + c), v2));
-    conv = _mm256_add_ps(conv, _mm256_mul_ps(_mm256_loadu_ps(w3 + c), xin));
-    _mm256_storeu_ps(s0 + c, v1);
-    _mm256_storeu_ps(s1 + c, v2);
-    _mm256_storeu_ps(s2 + c, xin);
-    const __m256 u = silu_avx2(conv);
-    const __m256 S = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(a.ssm_state + c), hg),
-                                   _mm256_mul_ps(_mm256_mul_ps(u, hB), hd));
-    _mm256_storeu_ps(a.ssm_state + c, S);
-    const __m256 y = _mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(S, hC), _mm256_mul_ps(u, _mm256_loadu_ps(a.D + c))),
-                                   silu_avx2(_mm256_loadu_ps(a.z + c)));
-    _mm256_storeu_ps(a.y + c, y);
   }
   for (; c < E; ++c) {
-    const int h = c / a.head_dim;
-    const float xin = a.xin[c];
-    const float conv = (((a.conv_b[c] + w0[c] * s0[c]) + w1[c] * s1[c]) + w2[c] * s2[c]) + w3[c] * xin;
-    s0[c] = s1[c];
-    s1[c] = s2[c];
-    s2[c] = xin;
+    const int h = c / P;
+    const float xin = p.xin[c];
+    const float conv = (((p.bias[c] + p.w0[c] * p.s0[c]) + p.w1[c] * p.s1[c]) + p.w2[c] * p.s2[c]) + p.w3[c] * xin;
+    p.s0[c] = p.s1[c];
+    p.s1[c] = p.s2[c];
+    p.s2[c] = xin;
     const float u = silu_f32(conv);
-    const float S = a.ssm_state[c] * a.head_g[h] + (u * a.head_B[h]) * a.head_d[h];
-    a.ssm_state[c] = S;
-    a.y[c] = (S * a.head_C[h] + u * a.D[c]) * silu_f32(a.z[c]);
+    const float S = p.ssm[c] * a.head_g[h] + (u * a.head_B[h]) * a.head_d[h];
+    p.ssm[c] = S;
+    p.y[c] = (S * a.head_C[h] + u * p.D[c]) * silu_f32(p.z[c]);
   }
 }
 
