@@ -85,31 +85,70 @@ struct Acc4 {
   "vpand %[m0c], %[t], %[p]\n\t"                \
   "vpmaddubsw " BITMAMBA_QF(K, 96) ", %[p], %[p]\n\t" \
   "vpaddw %[p], %[" HI "], %[" HI "]\n\t"
+// Each block also prefetches two lines (128 bytes: 4 rows x 32 bytes) of
+// the group kPrefetchGroups ahead, at pf: the hardware prefetcher alone
+// leaves decode ~20% slower here.
+// The second period of a 16-block row: lo keeps the first period's sum (hi
+// already folded into it), hi starts over.
+#define BITMAMBA_ROW_BLOCK_HI_FIRST(W, K, LO, HI)  \
+  "vmovdqu " W ", %[v]\n\t"                       \
+  "vpsrlw $4, %[v], %[t]\n\t"                     \
+  "vpand %[m03], %[v], %[p]\n\t"                  \
+  "vpmaddubsw " BITMAMBA_QF(K, 0) ", %[p], %[p]\n\t" \
+  "vpaddw %[p], %[" LO "], %[" LO "]\n\t"         \
+  "vpand %[m0c], %[v], %[" HI "]\n\t"             \
+  "vpmaddubsw " BITMAMBA_QF(K, 32) ", %[" HI "], %[" HI "]\n\t" \
+  "vpand %[m03], %[t], %[p]\n\t"                  \
+  "vpmaddubsw " BITMAMBA_QF(K, 64) ", %[p], %[p]\n\t" \
+  "vpaddw %[p], %[" LO "], %[" LO "]\n\t"         \
+  "vpand %[m0c], %[t], %[p]\n\t"                  \
+  "vpmaddubsw " BITMAMBA_QF(K, 96) ", %[p], %[p]\n\t" \
+  "vpaddw %[p], %[" HI "], %[" HI "]\n\t"
 #define BITMAMBA_BLOCK4(ROW, K)                                                             \
+  "prefetcht0 " #K "*128(%[pf])\n\t"                                                     \
+  "prefetcht0 " #K "*128+64(%[pf])\n\t"                                                  \
   ROW(#K "*32(%[w])", K, "lo0", "hi0") ROW(#K "*32(%[w],%[rb])", K, "lo1", "hi1")         \
   ROW(#K "*32(%[w],%[rb],2)", K, "lo2", "hi2") ROW(#K "*32(%[w],%[rb3])", K, "lo3", "hi3")
-#define BITMAMBA_ACC4(C)                                                                                  \
-  [lo0] C(a.lo0), [hi0] C(a.hi0), [lo1] C(a.lo1), [hi1] C(a.hi1), [lo2] C(a.lo2), [hi2] C(a.hi2),        \
-      [lo3] C(a.lo3), [hi3] C(a.hi3), [v] "=&x"(v), [t] "=&x"(t), [p] "=&x"(p)
-#define BITMAMBA_IN4 [w] "r"(w), [rb] "r"(rb), [rb3] "r"(rb3), [q] "r"(q), [m03] "x"(m03), [m0c] "x"(m0c)
+#define BITMAMBA_ACC4(C) BITMAMBA_ACC4_LH(C, C)
+#define BITMAMBA_ACC4_LH(CL, CH)                                                                              \
+  [lo0] CL(a.lo0), [hi0] CH(a.hi0), [lo1] CL(a.lo1), [hi1] CH(a.hi1), [lo2] CL(a.lo2), [hi2] CH(a.hi2),      \
+      [lo3] CL(a.lo3), [hi3] CH(a.hi3), [v] "=&x"(v), [t] "=&x"(t), [p] "=&x"(p)
+#define BITMAMBA_IN4 \
+  [w] "r"(w), [rb] "r"(rb), [rb3] "r"(rb3), [q] "r"(q), [pf] "r"(pf), [m03] "x"(m03), [m0c] "x"(m0c)
+
+#define BITMAMBA_BLOCKS_1_TO_7                                                                      \
+  BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 1) BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 2)                     \
+  BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 3) BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 4)                     \
+  BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 5) BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 6)                     \
+  BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 7)
 
 // A whole flush period of 8 blocks.
 inline __attribute__((always_inline)) void period4_8(const uint8_t* w, size_t rb, size_t rb3, const int8_t* q,
-                                                     __m256i m03, __m256i m0c, Acc4& a) {
+                                                     const uint8_t* pf, __m256i m03, __m256i m0c, Acc4& a) {
   __m256i v, t, p;
-  asm(BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK_FIRST, 0) BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 1)
-          BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 2) BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 3)
-              BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 4) BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 5)
-                  BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 6) BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK, 7)
+  asm(BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK_FIRST, 0) BITMAMBA_BLOCKS_1_TO_7
       : BITMAMBA_ACC4("=&x")
       : BITMAMBA_IN4
       : "memory");
 }
 
+// A period that adds to lo and starts hi over (see BITMAMBA_ROW_BLOCK_HI_FIRST).
+inline __attribute__((always_inline)) void period4_8_hi_first(const uint8_t* w, size_t rb, size_t rb3,
+                                                              const int8_t* q, const uint8_t* pf, __m256i m03,
+                                                              __m256i m0c, Acc4& a) {
+  __m256i v, t, p;
+  asm(BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK_HI_FIRST, 0) BITMAMBA_BLOCKS_1_TO_7
+      : BITMAMBA_ACC4_LH("+x", "=&x")
+      : BITMAMBA_IN4
+      : "memory");
+}
+
+#undef BITMAMBA_BLOCKS_1_TO_7
+
 // One block, for periods of other lengths.
 template <bool kFirst>
 inline __attribute__((always_inline)) void block4(const uint8_t* w, size_t rb, size_t rb3, const int8_t* q,
-                                                  __m256i m03, __m256i m0c, Acc4& a) {
+                                                  const uint8_t* pf, __m256i m03, __m256i m0c, Acc4& a) {
   __m256i v, t, p;
   if (kFirst)
     asm(BITMAMBA_BLOCK4(BITMAMBA_ROW_BLOCK_FIRST, 0) : BITMAMBA_ACC4("=&x") : BITMAMBA_IN4 : "memory");
@@ -118,56 +157,104 @@ inline __attribute__((always_inline)) void block4(const uint8_t* w, size_t rb, s
 }
 
 #undef BITMAMBA_IN4
+#undef BITMAMBA_ACC4_LH
 #undef BITMAMBA_ACC4
 #undef BITMAMBA_BLOCK4
+#undef BITMAMBA_ROW_BLOCK_HI_FIRST
 #undef BITMAMBA_ROW_BLOCK_FIRST
 #undef BITMAMBA_ROW_BLOCK
 #undef BITMAMBA_QF
 
-// 4 * (sum of code * q) over `n` (1..8) blocks of 4 rows, per row in 8 int32 lanes.
+// Groups of 4 rows are 4 * row_bytes contiguous bytes; decode prefetches the
+// group this many groups ahead (measured: 4 is best of 1..16).
+constexpr int kPrefetchGroups = 4;
+
+// sum(lo) + sum(hi) / 4 per row over `n` (1..8) blocks of 4 rows, in 16
+// int16 lanes per row: hi / 4 is exact (a sum of multiples of 4), and
+// |lo + hi / 4| <= 8 * 1024 + 8 * 1024 = 16384 fits int16.
 template <int kN>  // n when known at compile time, else 0
-inline __attribute__((always_inline)) void dot4_period(const uint8_t* w, size_t rb, size_t rb3, const int8_t* q, int n,
-                                                       __m256i m03, __m256i m0c, __m256i out[4]) {
+inline __attribute__((always_inline)) void dot4_period(const uint8_t* w, size_t rb, size_t rb3, const int8_t* q,
+                                                       const uint8_t* pf, int n, __m256i m03, __m256i m0c,
+                                                       __m256i out[4]) {
   Acc4 a;
   if (kN == kFlushBlocks) {
-    period4_8(w, rb, rb3, q, m03, m0c, a);
+    period4_8(w, rb, rb3, q, pf, m03, m0c, a);
   } else {
-    block4<true>(w, rb, rb3, q, m03, m0c, a);
-    for (int b = 1; b < n; ++b) block4<false>(w + b * kBlockBytes, rb, rb3, q + b * kBlockCols, m03, m0c, a);
+    block4<true>(w, rb, rb3, q, pf, m03, m0c, a);
+    for (int b = 1; b < n; ++b)
+      block4<false>(w + b * kBlockBytes, rb, rb3, q + b * kBlockCols, pf + b * 4 * kBlockBytes, m03, m0c, a);
   }
-  const __m256i ones = _mm256_set1_epi16(1);
-  const __m256i fours = _mm256_set1_epi16(4);
-  out[0] = _mm256_add_epi32(_mm256_madd_epi16(a.lo0, fours), _mm256_madd_epi16(a.hi0, ones));
-  out[1] = _mm256_add_epi32(_mm256_madd_epi16(a.lo1, fours), _mm256_madd_epi16(a.hi1, ones));
-  out[2] = _mm256_add_epi32(_mm256_madd_epi16(a.lo2, fours), _mm256_madd_epi16(a.hi2, ones));
-  out[3] = _mm256_add_epi32(_mm256_madd_epi16(a.lo3, fours), _mm256_madd_epi16(a.hi3, ones));
+  out[0] = _mm256_add_epi16(a.lo0, _mm256_srai_epi16(a.hi0, 2));
+  out[1] = _mm256_add_epi16(a.lo1, _mm256_srai_epi16(a.hi1, 2));
+  out[2] = _mm256_add_epi16(a.lo2, _mm256_srai_epi16(a.hi2, 2));
+  out[3] = _mm256_add_epi16(a.lo3, _mm256_srai_epi16(a.hi3, 2));
 }
 
-// Raw sums of code * q (before the qsum correction) of 4 consecutive rows
-// over `blocks` blocks (kBlocks when known at compile time, else 0).
+// Per-row partial sums of 4 rows over a whole row of `blocks` blocks
+// (kBlocks when known at compile time, else 0), pf where this group's
+// prefetch target starts. Rows of one flush period come back as int16 lanes
+// (|lane| <= 16384), longer ones as int32 lanes.
 template <int kBlocks>
-inline __attribute__((always_inline)) __m128i dot4(const uint8_t* w, size_t rb, size_t rb3, const int8_t* q,
-                                                   int blocks, __m256i m03, __m256i m0c) {
-  if (kBlocks != 0) blocks = kBlocks;
-  __m256i t[4];
-  if (kBlocks != 0 && kBlocks % kFlushBlocks == 0) {
-    dot4_period<kFlushBlocks>(w, rb, rb3, q, kFlushBlocks, m03, m0c, t);
-    for (int b0 = kFlushBlocks; b0 < kBlocks; b0 += kFlushBlocks) {
-      __m256i u[4];
-      dot4_period<kFlushBlocks>(w + b0 * kBlockBytes, rb, rb3, q + b0 * kBlockCols, kFlushBlocks, m03, m0c, u);
-      for (int r = 0; r < 4; ++r) t[r] = _mm256_add_epi32(t[r], u[r]);
-    }
-  } else {
-    dot4_period<0>(w, rb, rb3, q, blocks < kFlushBlocks ? blocks : kFlushBlocks, m03, m0c, t);
-    for (int b0 = kFlushBlocks; b0 < blocks; b0 += kFlushBlocks) {
-      __m256i u[4];
-      const int n = blocks - b0 < kFlushBlocks ? blocks - b0 : kFlushBlocks;
-      dot4_period<0>(w + static_cast<size_t>(b0) * kBlockBytes, rb, rb3, q + static_cast<size_t>(b0) * kBlockCols, n,
-                     m03, m0c, u);
-      for (int r = 0; r < 4; ++r) t[r] = _mm256_add_epi32(t[r], u[r]);
-    }
+inline __attribute__((always_inline)) void dot4_lanes(const uint8_t* w, size_t rb, size_t rb3, const int8_t* q,
+                                                      const uint8_t* pf, int blocks, __m256i m03, __m256i m0c,
+                                                      __m256i out[4]) {
+  if (kBlocks == kFlushBlocks) {
+    dot4_period<kFlushBlocks>(w, rb, rb3, q, pf, kFlushBlocks, m03, m0c, out);
+    return;
   }
-  return _mm_srai_epi32(hsum4_epi32(t[0], t[1], t[2], t[3]), 2);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i t[4];
+  if (kBlocks != 0 && kBlocks % (2 * kFlushBlocks) == 0) {
+    // Pairs of periods in the same 8 registers: after the first, hi / 4 is
+    // folded into lo (|lo| <= 16384) and hi starts over; after the second,
+    // |lo + hi / 4| <= 32768 still fits int16, and the pair is widened.
+    constexpr size_t kPeriodBytes = kFlushBlocks * kBlockBytes;
+    for (int b0 = 0; b0 < kBlocks; b0 += 2 * kFlushBlocks) {
+      const size_t wo = static_cast<size_t>(b0) * kBlockBytes;
+      const size_t qo = static_cast<size_t>(b0) * kBlockCols;
+      Acc4 a;
+      period4_8(w + wo, rb, rb3, q + qo, pf + 4 * wo, m03, m0c, a);
+      a.lo0 = _mm256_add_epi16(a.lo0, _mm256_srai_epi16(a.hi0, 2));
+      a.lo1 = _mm256_add_epi16(a.lo1, _mm256_srai_epi16(a.hi1, 2));
+      a.lo2 = _mm256_add_epi16(a.lo2, _mm256_srai_epi16(a.hi2, 2));
+      a.lo3 = _mm256_add_epi16(a.lo3, _mm256_srai_epi16(a.hi3, 2));
+      period4_8_hi_first(w + wo + kPeriodBytes, rb, rb3, q + qo + kFlushBlocks * kBlockCols,
+                         pf + 4 * (wo + kPeriodBytes), m03, m0c, a);
+      t[0] = _mm256_madd_epi16(_mm256_add_epi16(a.lo0, _mm256_srai_epi16(a.hi0, 2)), ones);
+      t[1] = _mm256_madd_epi16(_mm256_add_epi16(a.lo1, _mm256_srai_epi16(a.hi1, 2)), ones);
+      t[2] = _mm256_madd_epi16(_mm256_add_epi16(a.lo2, _mm256_srai_epi16(a.hi2, 2)), ones);
+      t[3] = _mm256_madd_epi16(_mm256_add_epi16(a.lo3, _mm256_srai_epi16(a.hi3, 2)), ones);
+      for (int r = 0; r < 4; ++r) out[r] = b0 == 0 ? t[r] : _mm256_add_epi32(out[r], t[r]);
+    }
+    return;
+  }
+  if (kBlocks != 0) blocks = kBlocks;
+  for (int r = 0; r < 4; ++r) out[r] = _mm256_setzero_si256();
+  for (int b0 = 0; b0 < blocks; b0 += kFlushBlocks) {
+    const size_t wo = static_cast<size_t>(b0) * kBlockBytes;
+    const size_t qo = static_cast<size_t>(b0) * kBlockCols;
+    const uint8_t* pfo = pf + 4 * wo;
+    if (kBlocks != 0 && kBlocks % kFlushBlocks == 0)
+      dot4_period<kFlushBlocks>(w + wo, rb, rb3, q + qo, pfo, kFlushBlocks, m03, m0c, t);
+    else
+      dot4_period<0>(w + wo, rb, rb3, q + qo, pfo, blocks - b0 < kFlushBlocks ? blocks - b0 : kFlushBlocks, m03, m0c,
+                     t);
+    for (int r = 0; r < 4; ++r) out[r] = _mm256_add_epi32(out[r], _mm256_madd_epi16(t[r], ones));
+  }
+}
+
+// Horizontal sums of 4 rows' lanes (int16 for one flush period, else
+// int32), as [r0 r1 r2 r3 | r0 r1 r2 r3] partial sums per 128-bit half.
+// Reducing each group of 4 before the next keeps one register live instead
+// of four (GCC spilled them around the second group's asm).
+template <int kBlocks>
+inline __m256i reduce4(const __m256i s[4]) {
+  if (kBlocks == kFlushBlocks) {
+    const __m256i ones = _mm256_set1_epi16(1);  // int16 lanes within +-16384: adjacent pairs fit
+    return _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_hadd_epi16(s[0], s[1]), ones),
+                             _mm256_madd_epi16(_mm256_hadd_epi16(s[2], s[3]), ones));
+  }
+  return _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
 }
 
 // The same for one row (the rows left over after groups of 4).
@@ -196,17 +283,39 @@ inline int32_t dot1(const uint8_t* w, const int8_t* q, int blocks) {
   return (_mm_cvtsi128_si32(s2) + _mm_extract_epi32(s2, 1)) >> 2;
 }
 
-// Rows [r, row_end) in groups of 4; returns the first row not done.
+// Rows [r, row_end) in groups of 8 (two asm groups of 4 sharing one
+// horizontal sum and one output vector), then one group of 4 if left;
+// returns the first row not done.
 template <int kBlocks>
-int gemv_rows4(const uint8_t* packed, size_t row_bytes, int blocks, const int8_t* q, __m128i qsum, __m128 denom, int r,
-               int row_end, float* out) {
+int gemv_rows(const uint8_t* packed, size_t row_bytes, int blocks, const int8_t* q, int32_t qsum, float denom, int r,
+              int row_end, float* out) {
   const __m256i m03 = _mm256_set1_epi8(0x03);
   const __m256i m0c = _mm256_set1_epi8(0x0c);
+  const __m256i vqsum = _mm256_set1_epi32(qsum);
+  const __m256 vdenom = _mm256_set1_ps(denom);
   const size_t rb3 = 3 * row_bytes;
-  for (; r + 4 <= row_end; r += 4) {
-    const __m128i dot =
-        _mm_sub_epi32(dot4<kBlocks>(packed + r * row_bytes, row_bytes, rb3, q, blocks, m03, m0c), qsum);
-    _mm_storeu_ps(out + r, _mm_div_ps(_mm_cvtepi32_ps(dot), denom));
+  const size_t ahead = kPrefetchGroups * 4 * row_bytes;
+  for (; r + 8 <= row_end; r += 8) {
+    const uint8_t* w = packed + r * row_bytes;
+    const uint8_t* w4 = w + 4 * row_bytes;
+    __m256i s[4];
+    dot4_lanes<kBlocks>(w, row_bytes, rb3, q, w + ahead, blocks, m03, m0c, s);
+    const __m256i a = reduce4<kBlocks>(s);
+    dot4_lanes<kBlocks>(w4, row_bytes, rb3, q, w4 + ahead, blocks, m03, m0c, s);
+    const __m256i b = reduce4<kBlocks>(s);
+    const __m256i dot =
+        _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+    _mm256_storeu_ps(out + r, _mm256_div_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(dot, vqsum)), vdenom));
+  }
+  if (r + 4 <= row_end) {
+    const uint8_t* w = packed + r * row_bytes;
+    __m256i s[4];
+    dot4_lanes<kBlocks>(w, row_bytes, rb3, q, w + ahead, blocks, m03, m0c, s);
+    const __m256i a = reduce4<kBlocks>(s);
+    const __m128i dot = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    _mm_storeu_ps(out + r, _mm_div_ps(_mm_cvtepi32_ps(_mm_sub_epi32(dot, _mm256_castsi256_si128(vqsum))),
+                                      _mm256_castps256_ps128(vdenom)));
+    r += 4;
   }
   return r;
 }
@@ -216,22 +325,30 @@ void ternary_gemv_avx2(const uint8_t* packed, int padded_cols, float w_scale, co
   const size_t row_bytes = static_cast<size_t>(padded_cols) / 4;
   const int blocks = padded_cols / kBlockCols;
   const int8_t* q = acts.q;
-  const __m128i qsum = _mm_set1_epi32(acts.qsum[0]);
+  const int32_t qsum = acts.qsum[0];
   const float denom = acts.scale[0] * w_scale;
-  const __m128 vdenom = _mm_set1_ps(denom);
   // The model's shapes (1024 and 2048 columns, 4096 for the 1B out_proj)
   // get fully unrolled flush periods.
   int r;
   if (blocks == 8)
-    r = gemv_rows4<8>(packed, row_bytes, blocks, q, qsum, vdenom, row_begin, row_end, out);
+    r = gemv_rows<8>(packed, row_bytes, blocks, q, qsum, denom, row_begin, row_end, out);
   else if (blocks == 16)
-    r = gemv_rows4<16>(packed, row_bytes, blocks, q, qsum, vdenom, row_begin, row_end, out);
+    r = gemv_rows<16>(packed, row_bytes, blocks, q, qsum, denom, row_begin, row_end, out);
   else if (blocks == 32)
-    r = gemv_rows4<32>(packed, row_bytes, blocks, q, qsum, vdenom, row_begin, row_end, out);
+    r = gemv_rows<32>(packed, row_bytes, blocks, q, qsum, denom, row_begin, row_end, out);
   else
-    r = gemv_rows4<0>(packed, row_bytes, blocks, q, qsum, vdenom, row_begin, row_end, out);
+    r = gemv_rows<0>(packed, row_bytes, blocks, q, qsum, denom, row_begin, row_end, out);
   for (; r < row_end; ++r)
-    out[r] = static_cast<float>(dot1(packed + r * row_bytes, q, blocks) - acts.qsum[0]) / denom;
+    out[r] = static_cast<float>(dot1(packed + r * row_bytes, q, blocks) - qsum) / denom;
+}
+
+// 8 horizontal sums at once: lane k of the result is the sum of vector k.
+inline __m256i hsum8_epi32(__m256i t0, __m256i t1, __m256i t2, __m256i t3, __m256i t4, __m256i t5, __m256i t6,
+                           __m256i t7) {
+  const __m256i h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(t0, t1), _mm256_hadd_epi32(t2, t3));
+  const __m256i h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(t4, t5), _mm256_hadd_epi32(t6, t7));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
 }
 
 // GEMM: one row at a time against a group of 8 tokens, so each 32-byte block
@@ -291,14 +408,6 @@ inline __attribute__((always_inline)) void block8(const uint8_t* w, const int8_t
 #undef BITMAMBA_Q
 #undef BITMAMBA_TOKEN_BLOCK
 
-// 8 horizontal sums at once: lane t of the result is the sum of total t.
-inline __m256i hsum8_epi32(__m256i t0, __m256i t1, __m256i t2, __m256i t3, __m256i t4, __m256i t5, __m256i t6,
-                           __m256i t7) {
-  const __m256i h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(t0, t1), _mm256_hadd_epi32(t2, t3));
-  const __m256i h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(t4, t5), _mm256_hadd_epi32(t6, t7));
-  return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                          _mm256_permute2x128_si256(h0123, h4567, 0x31));
-}
 
 void gemm_row8(const uint8_t* w, const int8_t* q, size_t q_stride, int blocks, int32_t dots[kGemmTokens]) {
   const __m256i m03 = _mm256_set1_epi8(0x03);
@@ -429,14 +538,13 @@ inline float hmax_ps(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
-// roundf (half away from zero): truncate, then step away from zero when the
-// dropped fraction (exact: v - trunc(v)) is at least one half.
+// roundf (half away from zero): t = trunc(v), then d = v - t (exact, |d| < 1)
+// and trunc(2 d) is -1, 0 or +1 exactly when |d| >= 1/2 pushes v to the next
+// integer away from zero.
 inline __m256 round_half_away(__m256 v) {
-  const __m256 sign = _mm256_set1_ps(-0.0f);
   const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
-  const __m256 step = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0f));
-  return _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
+  const __m256 d = _mm256_sub_ps(v, t);
+  return _mm256_add_ps(t, _mm256_round_ps(_mm256_add_ps(d, d), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
 }
 
 inline __m256i quantize8(const float* x, const float* g, __m256 inv, __m256 s) {
@@ -523,8 +631,10 @@ inline __m256 exp_avx2(__m256 x) {
   p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kExpP5));
   const __m256 e =
       _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), _mm256_set1_ps(1.0f));
-  const __m256i k = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(static_cast<int>(bits_from_float(kRoundMagic))));
-  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+  // k + 127 with k = bits(t) - bits(magic), as one integer subtraction.
+  const __m256i k127 =
+      _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(static_cast<int>(bits_from_float(kRoundMagic)) - 127));
+  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(k127, 23));
   return _mm256_mul_ps(e, scale);
 }
 
