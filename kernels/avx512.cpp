@@ -72,13 +72,15 @@ struct Acc4x2 {
   "vpdpbusd %[q23], %[p], %[" B "]\n\t"
 
 inline __attribute__((always_inline)) void block4(const uint8_t* w, size_t rb, size_t rb3, const int8_t* q,
-                                                  __m512i m01, __m512i m23, Acc4x2& a) {
+                                                  const uint8_t* pf, __m512i m01, __m512i m23, Acc4x2& a) {
   __m512i v, p;
-  asm(BITMAMBA_ROW("(%[w])", "a0", "b0") BITMAMBA_ROW("(%[w],%[rb],1)", "a1", "b1")
+  asm("prefetcht0 (%[pf])\n\t"
+      "prefetcht0 64(%[pf])\n\t"
+      BITMAMBA_ROW("(%[w])", "a0", "b0") BITMAMBA_ROW("(%[w],%[rb],1)", "a1", "b1")
           BITMAMBA_ROW("(%[w],%[rb],2)", "a2", "b2") BITMAMBA_ROW("(%[w],%[rb3],1)", "a3", "b3")
       : [a0] "+v"(a.a0), [b0] "+v"(a.b0), [a1] "+v"(a.a1), [b1] "+v"(a.b1), [a2] "+v"(a.a2), [b2] "+v"(a.b2),
         [a3] "+v"(a.a3), [b3] "+v"(a.b3), [v] "=&v"(v), [p] "=&v"(p)
-      : [w] "r"(w), [rb] "r"(rb), [rb3] "r"(rb3), [q01] "m"(*reinterpret_cast<const __m512i*>(q)),
+      : [w] "r"(w), [rb] "r"(rb), [rb3] "r"(rb3), [pf] "r"(pf), [q01] "m"(*reinterpret_cast<const __m512i*>(q)),
         [q23] "m"(*reinterpret_cast<const __m512i*>(q + 64)), [m01] "v"(m01), [m23] "v"(m23)
       : "memory");
 }
@@ -95,6 +97,11 @@ inline __m512i mask23() {
                            c0, c0, c0, c0);
 }
 
+// Groups of 8 rows are 8 * row_bytes contiguous bytes; decode prefetches
+// the group this many groups ahead, 4 lines per block (measured best of
+// 1..16; decode ~50% faster than with the hardware prefetcher alone here).
+constexpr int kPrefetchGroups = 4;
+
 // Sums of code * q of 8 rows, row_bytes apart, in lanes 0..7.
 inline __m256i dot8(const uint8_t* w, size_t rb, const int8_t* q, int blocks) {
   const __m512i m01 = mask01(), m23 = mask23();
@@ -102,11 +109,12 @@ inline __m256i dot8(const uint8_t* w, size_t rb, const int8_t* q, int blocks) {
   Acc4x2 a{z, z, z, z, z, z, z, z}, c{z, z, z, z, z, z, z, z};
   const size_t rb3 = 3 * rb;
   const uint8_t* w4 = w + 4 * rb;
+  const uint8_t* pf = w + kPrefetchGroups * 8 * rb;
   for (int b = 0; b < blocks; ++b) {
     const size_t wo = static_cast<size_t>(b) * kBlockBytes;
     const int8_t* qb = q + static_cast<size_t>(b) * kBlockCols;
-    block4(w + wo, rb, rb3, qb, m01, m23, a);
-    block4(w4 + wo, rb, rb3, qb, m01, m23, c);
+    block4(w + wo, rb, rb3, qb, pf + 8 * wo, m01, m23, a);
+    block4(w4 + wo, rb, rb3, qb, pf + 8 * wo + 128, m01, m23, c);
   }
   return hsum8_epi32(fold(unscale(a.a0, a.b0)), fold(unscale(a.a1, a.b1)), fold(unscale(a.a2, a.b2)),
                      fold(unscale(a.a3, a.b3)), fold(unscale(c.a0, c.b0)), fold(unscale(c.a1, c.b1)),
