@@ -84,7 +84,7 @@ struct ConvSsmArgs {
 using ConvSsmStepFn = void (*)(const ConvSsmArgs& args);
 
 struct Table {
-  const char* isa;  // "scalar", "avx2", "simd128", "relaxed"
+  const char* isa;  // "scalar", "avx2", "avx512" (AVX-512 VNNI products), "simd128", "relaxed"
   TernaryMatmulFn ternary_gemv;  // called with acts.tokens == 1
   TernaryMatmulFn ternary_gemm;  // any acts.tokens >= 1
   RmsnormQuantizeFn rmsnorm_quantize;
