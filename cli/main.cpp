@@ -14,7 +14,7 @@ const char kUsage[] =
     "commands:\n"
     "  run MODEL (--tokens \"15496 11 314\" | --prompt TEXT) [--max-tokens N] [--temp T]\n"
     "      [--repeat-penalty P] [--min-p P] [--top-p P] [--top-k K] [--seed S]\n"
-    "      [--threads N] [--isa scalar|avx2] [--json]\n"
+    "      [--threads N] [--isa scalar|avx2|avx512] [--json]\n"
     "      Generate; stream text (--prompt) or ids (--tokens) to stdout, stats to stderr.\n"
     "  logits MODEL --tokens \"...\" --out FILE [--threads N] [--isa NAME]\n"
     "      Feed the tokens one by one; write the logits after each as float32 rows.\n"
