@@ -26,12 +26,15 @@ namespace {
 // _mm256_maddubs_epi16(codes (unsigned), q (signed)) sums adjacent pairs into
 // int16 without saturating: |pair| <= 2 * 8 * 128 = 2048 for the x4 fields.
 // The x1 products go to a "lo" accumulator, the x4 ones to "hi"; per block a
-// hi lane moves by at most 2 * 2048, so 8 blocks fit int16 exactly
-// (-32768..32512). Every 8 blocks both are widened to int32 as 4 * lo + hi,
-// four times the true sum, divided by 4 (exactly) at the end.
+// hi lane moves by at most 2 * 2048, so a flush period of 8 blocks fits int16
+// exactly (-32768..32512). After a period, lo + hi / 4 (the shift is exact:
+// hi is a sum of multiples of 4) is the true sum in int16 lanes, which are
+// then reduced or widened to int32 (see dot4_lanes for the bounds).
 //
 // That is 14 instructions per row and block: a load, a shift, 4 and, 4
-// maddubs, 4 add. The inner block of the GEMV is written in asm because
+// maddubs, 4 add (the first block of a period writes its accumulators
+// instead of adding), plus 2 prefetches per block of 4 rows. The inner
+// blocks of the GEMV are written in asm because
 // GCC 12 spills or copies the 8 accumulators of 4 rows when written with
 // intrinsics (21 instead of 14 instructions per row and block, measured with
 // callgrind), and decode executes this block 1.6 million times per token.
@@ -39,14 +42,6 @@ namespace {
 constexpr int kFlushBlocks = 8;
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
-// Sums of the 8 int32 lanes of a, b, c, d: {sum a, sum b, sum c, sum d}.
-inline __m128i hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d) {
-  const __m256i ab = _mm256_hadd_epi32(a, b);
-  const __m256i cd = _mm256_hadd_epi32(c, d);
-  const __m256i abcd = _mm256_hadd_epi32(ab, cd);  // [a b c d | a b c d] partial sums per 128-bit half
-  return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
-}
 
 struct Acc4 {
   __m256i lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3;
