@@ -16,6 +16,12 @@ namespace {
 std::atomic<long> g_allocations{0};
 }  // namespace
 
+// GCC flags free() on memory from operator new, not knowing both are replaced
+// here as a malloc/free pair.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 void* operator new(std::size_t size) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(size != 0 ? size : 1)) return p;
