@@ -80,9 +80,6 @@ struct Acc4 {
   "vpand %[m0c], %[t], %[p]\n\t"                \
   "vpmaddubsw " BITMAMBA_QF(K, 96) ", %[p], %[p]\n\t" \
   "vpaddw %[p], %[" HI "], %[" HI "]\n\t"
-// Each block also prefetches two lines (128 bytes: 4 rows x 32 bytes) of
-// the group kPrefetchGroups ahead, at pf: the hardware prefetcher alone
-// leaves decode ~20% slower here.
 // The second period of a 16-block row: lo keeps the first period's sum (hi
 // already folded into it), hi starts over.
 #define BITMAMBA_ROW_BLOCK_HI_FIRST(W, K, LO, HI)  \
@@ -99,6 +96,9 @@ struct Acc4 {
   "vpand %[m0c], %[t], %[p]\n\t"                  \
   "vpmaddubsw " BITMAMBA_QF(K, 96) ", %[p], %[p]\n\t" \
   "vpaddw %[p], %[" HI "], %[" HI "]\n\t"
+// Each block also prefetches two lines (128 bytes: 4 rows x 32 bytes) of
+// the group kPrefetchGroups ahead, at pf: the hardware prefetcher alone
+// leaves decode ~20% slower here.
 #define BITMAMBA_BLOCK4(ROW, K)                                                             \
   "prefetcht0 " #K "*128(%[pf])\n\t"                                                     \
   "prefetcht0 " #K "*128+64(%[pf])\n\t"                                                  \
