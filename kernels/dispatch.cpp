@@ -16,7 +16,10 @@ const Table& table_avx512();  // AVX-512 BW/VL + VNNI products, AVX2 for the res
 bool cpu_has_avx512vnni();
 #endif
 #if defined(BITMAMBA_HAVE_WASM_SIMD)
-const Table& table_wasm_simd();  // "simd128" or "relaxed": a property of the build
+// The build's tables (simd128, or the two relaxed ones; null-terminated) and
+// the fastest of them here.
+const Table* const* wasm_tables();
+const Table& table_wasm_best();
 #endif
 
 const Table* table_by_name(const char* isa) {
@@ -29,7 +32,8 @@ const Table* table_by_name(const char* isa) {
   if (std::strcmp(isa, "avx512") == 0) return cpu_has_avx512vnni() ? &table_avx512() : nullptr;
 #endif
 #if defined(BITMAMBA_HAVE_WASM_SIMD)
-  if (std::strcmp(isa, table_wasm_simd().isa) == 0) return &table_wasm_simd();
+  for (const Table* const* t = wasm_tables(); *t != nullptr; ++t)
+    if (std::strcmp(isa, (*t)->isa) == 0) return *t;
 #endif
   return nullptr;
 }
@@ -42,7 +46,7 @@ const Table& table_best() {
   if (cpu_has_avx2()) return table_avx2();
 #endif
 #if defined(BITMAMBA_HAVE_WASM_SIMD)
-  return table_wasm_simd();
+  return table_wasm_best();
 #endif
   return table_scalar();
 }

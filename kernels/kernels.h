@@ -84,7 +84,9 @@ struct ConvSsmArgs {
 using ConvSsmStepFn = void (*)(const ConvSsmArgs& args);
 
 struct Table {
-  const char* isa;  // "scalar", "avx2", "avx512" (AVX-512 VNNI products), "simd128", "relaxed"
+  // "scalar", "avx2", "avx512" (AVX-512 VNNI products), "simd128", "relaxed"
+  // (relaxed SIMD, int16 sums) or "relaxed-dot-add" (relaxed SIMD, int32 dot-add)
+  const char* isa;
   TernaryMatmulFn ternary_gemv;  // called with acts.tokens == 1
   TernaryMatmulFn ternary_gemm;  // any acts.tokens >= 1
   RmsnormQuantizeFn rmsnorm_quantize;
@@ -99,6 +101,12 @@ const Table& table_scalar();
 // or unsupported here.
 const Table& table_best();
 const Table* table_by_name(const char* isa);
+
+// The fastest of `tables` (null-terminated) at ternary_gemv on this machine
+// and JS engine, timed on a small synthetic matrix. For a build that carries
+// several tables whose speed depends on how the engine compiles them: they
+// all give the same results bit for bit, so the choice changes speed only.
+const Table& fastest_table(const Table* const* tables);
 
 // Repack one ternary tensor from the on-disk layout (rows * cols codes,
 // 4 per byte, first weight in the low bits, rows contiguous) into the layout

@@ -32,79 +32,128 @@ inline int32_t sum_i32x4(v128_t v) {
 
 #if defined(BITMAMBA_WASM_RELAXED)
 
-constexpr const char* kIsa = "relaxed";
-constexpr int kGemvRows = 2;  // rows per pass of the GEMV: they share the activation loads
-
-// i16 lanes: code * q of adjacent byte pairs, added. The codes are the 7-bit
-// operand, where relaxed_dot is exact and the same on every engine.
-inline v128_t dot_pairs(v128_t codes, v128_t q) {
-  return (v128_t)__builtin_wasm_relaxed_dot_i8x16_i7x16_s_i16x8((__i8x16)q, (__i8x16)codes);
-}
-
+// Two ways to do the products, both exact: the codes are the 7-bit operand,
+// where the relaxed dot products are exact and the same on every engine.
+// Which is faster depends on how the engine lowers them: V8 turns the i32
+// dot-add into one vpdpbusd where the CPU has AVX-VNNI (Chromium does;
+// Node 20's V8 does not, and there it costs three instructions). The build
+// carries both; table_wasm_best() times them once and keeps the faster.
+//
 // The fields without a shift each: with t = v >> 4 in 16-bit lanes (the
 // masks keep only bits that stayed in their own byte),
 //   v & 0x03: field 0, code x1      v & 0x0C: field 1, code x4
 //   t & 0x03: field 2, code x1      t & 0x0C: field 3, code x4
-// x1 products go to "lo", x4 ones to "hi" (int16). Per block (both halves)
-// a hi lane moves by at most 4 pairs * 2 * 8 * 128 = 8192, so 4 blocks fit
-// int16 exactly (-32768..32512); then both are widened as 4 * lo + hi, four
-// times the true sum, divided by 4 (exactly) at the end.
-constexpr int kFlushBlocks = 4;
-
-// sum_c code[r][c] * q_k[c] for R rows (row_bytes apart) and NT tokens.
-template <int R, int NT>
-void row_dots(const uint8_t* w, size_t row_bytes, const int8_t* const* q, int blocks, int32_t out[R][NT]) {
-  const v128_t m03 = wasm_i8x16_splat(0x03), m0c = wasm_i8x16_splat(0x0c);
-  const v128_t ones = wasm_i16x8_splat(1), fours = wasm_i16x8_splat(4);
-  v128_t total[R][NT];
-  for (int r = 0; r < R; ++r)
-    for (int k = 0; k < NT; ++k) total[r][k] = wasm_i32x4_splat(0);
-  for (int b0 = 0; b0 < blocks; b0 += kFlushBlocks) {
-    const int b1 = b0 + kFlushBlocks < blocks ? b0 + kFlushBlocks : blocks;
-    v128_t lo[R][NT], hi[R][NT];
-    for (int r = 0; r < R; ++r)
-      for (int k = 0; k < NT; ++k) lo[r][k] = hi[r][k] = wasm_i16x8_splat(0);
-    // One 16-byte half-block per iteration, not unrolled: with everything of
-    // a block in flight, V8's register allocator spilled a third of the
-    // accumulators and activations to the stack (1.3x slower).
-#pragma clang loop unroll(disable)
-    for (int hb = 2 * b0; hb < 2 * b1; ++hb) {
-      const int b = hb >> 1, h = hb & 1;
-      for (int r = 0; r < R; ++r) {
-        const v128_t v = wasm_v128_load(w + r * row_bytes + hb * 16);
-        const v128_t t = wasm_u16x8_shr(v, 4);
-        const v128_t c0 = wasm_v128_and(v, m03), c1 = wasm_v128_and(v, m0c);
-        const v128_t c2 = wasm_v128_and(t, m03), c3 = wasm_v128_and(t, m0c);
-        for (int k = 0; k < NT; ++k) {
-          const int8_t* x = q[k] + b * kBlockCols + 16 * h;
-          lo[r][k] = wasm_i16x8_add(lo[r][k], dot_pairs(c0, wasm_v128_load(x)));
-          hi[r][k] = wasm_i16x8_add(hi[r][k], dot_pairs(c1, wasm_v128_load(x + 32)));
-          lo[r][k] = wasm_i16x8_add(lo[r][k], dot_pairs(c2, wasm_v128_load(x + 64)));
-          hi[r][k] = wasm_i16x8_add(hi[r][k], dot_pairs(c3, wasm_v128_load(x + 96)));
-        }
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      for (int k = 0; k < NT; ++k)
-        total[r][k] = wasm_i32x4_add(total[r][k], wasm_i32x4_add(wasm_i32x4_dot_i16x8(lo[r][k], fours),
-                                                                 wasm_i32x4_dot_i16x8(hi[r][k], ones)));
-  }
-  for (int r = 0; r < R; ++r)
-    for (int k = 0; k < NT; ++k) out[r][k] = sum_i32x4(total[r][k]) >> 2;
-}
-
-// The activations as the kernel reads them: int8, as given.
-struct Acts {
+// x1 products go to "lo", x4 ones to "hi"; the total is (4 lo + hi) / 4.
+// The activations as the relaxed kernels read them: int8, as given.
+struct ActsI8 {
   const int8_t* q[2];
   void prepare(const QuantizedActs& acts, int t0, int nt) {
     for (int k = 0; k < nt; ++k) q[k] = acts.q + static_cast<size_t>(t0 + k) * acts.padded_cols;
   }
 };
 
-#else
+struct Fields {
+  v128_t c[4];  // fields 0..3, scaled x1, x4, x1, x4
+  Fields(v128_t v, v128_t m03, v128_t m0c) {
+    const v128_t t = wasm_u16x8_shr(v, 4);
+    c[0] = wasm_v128_and(v, m03);
+    c[1] = wasm_v128_and(v, m0c);
+    c[2] = wasm_v128_and(t, m03);
+    c[3] = wasm_v128_and(t, m0c);
+  }
+};
 
-constexpr const char* kIsa = "simd128";
-constexpr int kGemvRows = 3;  // rows per pass of the GEMV: they share the activation loads
+// i16x8.relaxed_dot_i8x16_i7x16_s (pmaddubsw on x86), summed in int16.
+// Per block (both halves) a hi lane moves by at most 4 pairs * 2 * 8 * 128 =
+// 8192, so 4 blocks fit int16 exactly (-32768..32512); then both are
+// widened, as 4 lo + hi.
+struct PairsI16 {
+  static constexpr const char* kIsa = "relaxed";
+  static constexpr int kGemvRows = 2;  // rows per pass of the GEMV: they share the activation loads
+  using Acts = ActsI8;
+  static constexpr int kFlushBlocks = 4;
+
+  static v128_t dot(v128_t codes, v128_t q) {
+    return (v128_t)__builtin_wasm_relaxed_dot_i8x16_i7x16_s_i16x8((__i8x16)q, (__i8x16)codes);
+  }
+
+  // sum_c code[r][c] * q_k[c] for R rows (row_bytes apart) and NT tokens.
+  template <int R, int NT>
+  static void row_dots(const uint8_t* w, size_t row_bytes, const int8_t* const* q, int blocks, int32_t out[R][NT]) {
+    const v128_t m03 = wasm_i8x16_splat(0x03), m0c = wasm_i8x16_splat(0x0c);
+    const v128_t ones = wasm_i16x8_splat(1), fours = wasm_i16x8_splat(4);
+    v128_t total[R][NT];
+    for (int r = 0; r < R; ++r)
+      for (int k = 0; k < NT; ++k) total[r][k] = wasm_i32x4_splat(0);
+    for (int b0 = 0; b0 < blocks; b0 += kFlushBlocks) {
+      const int b1 = b0 + kFlushBlocks < blocks ? b0 + kFlushBlocks : blocks;
+      v128_t lo[R][NT], hi[R][NT];
+      for (int r = 0; r < R; ++r)
+        for (int k = 0; k < NT; ++k) lo[r][k] = hi[r][k] = wasm_i16x8_splat(0);
+      // One 16-byte half-block per iteration, not unrolled: with everything of
+      // a block in flight, V8's register allocator spilled a third of the
+      // accumulators and activations to the stack (1.3x slower).
+#pragma clang loop unroll(disable)
+      for (int hb = 2 * b0; hb < 2 * b1; ++hb) {
+        const int b = hb >> 1, h = hb & 1;
+        for (int r = 0; r < R; ++r) {
+          const Fields f(wasm_v128_load(w + r * row_bytes + hb * 16), m03, m0c);
+          for (int k = 0; k < NT; ++k) {
+            const int8_t* x = q[k] + b * kBlockCols + 16 * h;
+            lo[r][k] = wasm_i16x8_add(lo[r][k], dot(f.c[0], wasm_v128_load(x)));
+            hi[r][k] = wasm_i16x8_add(hi[r][k], dot(f.c[1], wasm_v128_load(x + 32)));
+            lo[r][k] = wasm_i16x8_add(lo[r][k], dot(f.c[2], wasm_v128_load(x + 64)));
+            hi[r][k] = wasm_i16x8_add(hi[r][k], dot(f.c[3], wasm_v128_load(x + 96)));
+          }
+        }
+      }
+      for (int r = 0; r < R; ++r)
+        for (int k = 0; k < NT; ++k)
+          total[r][k] = wasm_i32x4_add(total[r][k], wasm_i32x4_add(wasm_i32x4_dot_i16x8(lo[r][k], fours),
+                                                                   wasm_i32x4_dot_i16x8(hi[r][k], ones)));
+    }
+    for (int r = 0; r < R; ++r)
+      for (int k = 0; k < NT; ++k) out[r][k] = sum_i32x4(total[r][k]) >> 2;
+  }
+};
+
+// i32x4.relaxed_dot_i8x16_i7x16_add_s: four products and the accumulator in
+// one instruction where the engine has VNNI; int32 sums need no flushing.
+struct DotAddI32 {
+  static constexpr const char* kIsa = "relaxed-dot-add";
+  static constexpr int kGemvRows = 2;
+  using Acts = ActsI8;
+
+  static v128_t dot_add(v128_t codes, v128_t q, v128_t acc) {
+    return (v128_t)__builtin_wasm_relaxed_dot_i8x16_i7x16_add_s_i32x4((__i8x16)q, (__i8x16)codes, (__i32x4)acc);
+  }
+
+  template <int R, int NT>
+  static void row_dots(const uint8_t* w, size_t row_bytes, const int8_t* const* q, int blocks, int32_t out[R][NT]) {
+    const v128_t m03 = wasm_i8x16_splat(0x03), m0c = wasm_i8x16_splat(0x0c);
+    v128_t lo[R][NT], hi[R][NT];
+    for (int r = 0; r < R; ++r)
+      for (int k = 0; k < NT; ++k) lo[r][k] = hi[r][k] = wasm_i32x4_splat(0);
+#pragma clang loop unroll(disable)
+    for (int hb = 0; hb < 2 * blocks; ++hb) {
+      const int b = hb >> 1, h = hb & 1;
+      for (int r = 0; r < R; ++r) {
+        const Fields f(wasm_v128_load(w + r * row_bytes + hb * 16), m03, m0c);
+        for (int k = 0; k < NT; ++k) {
+          const int8_t* x = q[k] + b * kBlockCols + 16 * h;
+          lo[r][k] = dot_add(f.c[0], wasm_v128_load(x), lo[r][k]);
+          hi[r][k] = dot_add(f.c[1], wasm_v128_load(x + 32), hi[r][k]);
+          lo[r][k] = dot_add(f.c[2], wasm_v128_load(x + 64), lo[r][k]);
+          hi[r][k] = dot_add(f.c[3], wasm_v128_load(x + 96), hi[r][k]);
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int k = 0; k < NT; ++k) out[r][k] = (4 * sum_i32x4(lo[r][k]) + sum_i32x4(hi[r][k])) >> 2;
+  }
+};
+
+#else
 
 // SIMD128 has no 8-bit multiply-add, so the activations are widened to int16
 // once per call and i32x4.dot_i16x8_s (pairs of int16 products) does the
@@ -124,8 +173,26 @@ inline const int16_t* widened(const int8_t* q, int padded_cols, int16_t* out) {
   return out;
 }
 
+// The activations as the kernel reads them: widened per call into a buffer
+// of this thread's (it grows once, to the widest layer).
+struct ActsI16 {
+  const int16_t* q[2];
+  void prepare(const QuantizedActs& acts, int t0, int nt) {
+    thread_local std::vector<int16_t> buffer;
+    const size_t cols = static_cast<size_t>(acts.padded_cols);
+    if (buffer.size() < 2 * cols) buffer.resize(2 * cols);
+    for (int k = 0; k < nt; ++k)
+      q[k] = widened(acts.q + static_cast<size_t>(t0 + k) * cols, acts.padded_cols, buffer.data() + k * cols);
+  }
+};
+
+struct WidenedI16 {
+  static constexpr const char* kIsa = "simd128";
+  static constexpr int kGemvRows = 3;  // rows per pass of the GEMV: they share the activation loads
+  using Acts = ActsI16;
+
 template <int R, int NT>
-void row_dots(const uint8_t* w, size_t row_bytes, const int16_t* const* q, int blocks, int32_t out[R][NT]) {
+static void row_dots(const uint8_t* w, size_t row_bytes, const int16_t* const* q, int blocks, int32_t out[R][NT]) {
   const v128_t m3 = wasm_i16x8_splat(3), m12 = wasm_i16x8_splat(12);
   v128_t lo[R][NT], hi[R][NT];
   for (int r = 0; r < R; ++r)
@@ -156,29 +223,18 @@ void row_dots(const uint8_t* w, size_t row_bytes, const int16_t* const* q, int b
   for (int r = 0; r < R; ++r)
     for (int k = 0; k < NT; ++k) out[r][k] = (4 * sum_i32x4(lo[r][k]) + sum_i32x4(hi[r][k])) >> 2;
 }
-
-// The activations as the kernel reads them: widened per call into a buffer
-// of this thread's (it grows once, to the widest layer).
-struct Acts {
-  const int16_t* q[2];
-  void prepare(const QuantizedActs& acts, int t0, int nt) {
-    thread_local std::vector<int16_t> buffer;
-    const size_t cols = static_cast<size_t>(acts.padded_cols);
-    if (buffer.size() < 2 * cols) buffer.resize(2 * cols);
-    for (int k = 0; k < nt; ++k)
-      q[k] = widened(acts.q + static_cast<size_t>(t0 + k) * cols, acts.padded_cols, buffer.data() + k * cols);
-  }
 };
+
 
 #endif
 
 // Tokens [t0, t0 + NT) of rows [row_begin, row_end), R rows at a time.
-template <int R, int NT>
+template <class K, int R, int NT>
 void matmul_tokens(const uint8_t* packed, int padded_cols, float w_scale, const QuantizedActs& acts, int t0,
                    int row_begin, int row_end, float* out, size_t out_stride) {
   const size_t row_bytes = static_cast<size_t>(padded_cols) / 4;
   const int blocks = padded_cols / kBlockCols;
-  Acts q;
+  typename K::Acts q;
   q.prepare(acts, t0, NT);
   float denom[NT];
   for (int k = 0; k < NT; ++k) denom[k] = acts.scale[t0 + k] * w_scale;
@@ -189,31 +245,33 @@ void matmul_tokens(const uint8_t* packed, int padded_cols, float w_scale, const 
   int r = row_begin;
   for (; r + R <= row_end; r += R) {
     int32_t dot[R][NT];
-    row_dots<R, NT>(packed + r * row_bytes, row_bytes, q.q, blocks, dot);
+    K::template row_dots<R, NT>(packed + r * row_bytes, row_bytes, q.q, blocks, dot);
     for (int i = 0; i < R; ++i) store(r + i, dot[i]);
   }
   for (; r < row_end; ++r) {
     int32_t dot[1][NT];
-    row_dots<1, NT>(packed + r * row_bytes, row_bytes, q.q, blocks, dot);
+    K::template row_dots<1, NT>(packed + r * row_bytes, row_bytes, q.q, blocks, dot);
     store(r, dot[0]);
   }
 }
 
+template <class K>
 void ternary_gemv_wasm(const uint8_t* packed, int padded_cols, float w_scale, const QuantizedActs& acts,
                        int row_begin, int row_end, float* out, size_t out_stride) {
   for (int t = 0; t < acts.tokens; ++t)
-    matmul_tokens<kGemvRows, 1>(packed, padded_cols, w_scale, acts, t, row_begin, row_end, out, out_stride);
+    matmul_tokens<K, K::kGemvRows, 1>(packed, padded_cols, w_scale, acts, t, row_begin, row_end, out, out_stride);
 }
 
 // Two tokens per pass over the rows: the codes are unpacked once for both
 // (more tokens per pass ran slower: their accumulators no longer fit the
 // registers).
+template <class K>
 void ternary_gemm_wasm(const uint8_t* packed, int padded_cols, float w_scale, const QuantizedActs& acts,
                        int row_begin, int row_end, float* out, size_t out_stride) {
   int t = 0;
   for (; t + 2 <= acts.tokens; t += 2)
-    matmul_tokens<1, 2>(packed, padded_cols, w_scale, acts, t, row_begin, row_end, out, out_stride);
-  if (t < acts.tokens) matmul_tokens<1, 1>(packed, padded_cols, w_scale, acts, t, row_begin, row_end, out, out_stride);
+    matmul_tokens<K, 1, 2>(packed, padded_cols, w_scale, acts, t, row_begin, row_end, out, out_stride);
+  if (t < acts.tokens) matmul_tokens<K, 1, 1>(packed, padded_cols, w_scale, acts, t, row_begin, row_end, out, out_stride);
 }
 
 // ---------------------------------------------------------------------------
@@ -385,13 +443,28 @@ void conv_ssm_step_wasm(const ConvSsmArgs& a) {
   }
 }
 
-}  // namespace
-
-const Table& table_wasm_simd() {
+template <class K>
+const Table& table_of() {
   static const Table table = {
-      kIsa, ternary_gemv_wasm, ternary_gemm_wasm, rmsnorm_quantize_wasm, rmsnorm_wasm, conv_ssm_step_wasm,
+      K::kIsa, ternary_gemv_wasm<K>, ternary_gemm_wasm<K>, rmsnorm_quantize_wasm, rmsnorm_wasm, conv_ssm_step_wasm,
   };
   return table;
+}
+
+}  // namespace
+
+const Table* const* wasm_tables() {
+#if defined(BITMAMBA_WASM_RELAXED)
+  static const Table* const tables[] = {&table_of<PairsI16>(), &table_of<DotAddI32>(), nullptr};
+#else
+  static const Table* const tables[] = {&table_of<WidenedI16>(), nullptr};
+#endif
+  return tables;
+}
+
+const Table& table_wasm_best() {
+  static const Table& best = fastest_table(wasm_tables());
+  return best;
 }
 
 }  // namespace bitmamba::kernels

@@ -4,7 +4,9 @@
 //     native CLI's, for 1 and 2 threads;
 //   - `run` (a prompt longer than one prefill chunk: the GEMM path, then 256
 //     sampled tokens) gives the native CLI's tokens and text.
-// for synthetic models of several shapes, the tiny and 255m presets included.
+// for synthetic models of several shapes, the tiny and 255m presets included,
+// and for each kernel table of the build (relaxed has two; either may be the
+// one a JS engine picks).
 //
 //   node parity_test.mjs make-models --bitmamba CLI --models DIR
 //   node parity_test.mjs check --bitmamba CLI --runner RUNNER --variant V --models DIR --workdir DIR
@@ -23,6 +25,7 @@ const MODELS = {
   'v50257-d384-L3-h12': ['--vocab', '50257', '--d-model', '384', '--layers', '3', '--heads', '12', '--seed', '7'],
 };
 const RUN_TOKENS = 256;
+const TABLES = { simd128: ['simd128'], relaxed: ['relaxed', 'relaxed-dot-add'] };
 
 function parseArgs(argv) {
   const o = { command: argv[0] };
@@ -67,6 +70,8 @@ function makeModels(o) {
 function check(o) {
   fs.mkdirSync(o.workdir, { recursive: true });
   const wasm = (args) => [o.runner, ['--variant', o.variant, ...args]];
+  const tables = TABLES[o.variant];
+  if (!tables) throw new Error(`unknown variant ${o.variant}`);
   let passed = 0;
   let failed = 0;
   const report = (ok, label, detail = '') => {
@@ -91,9 +96,9 @@ function check(o) {
     attempt(`${name} logits`, () => {
       run(o.bitmamba, ['logits', model, '--tokens', tokens, '--out', nativeOut], 'native logits');
       const want = fs.readFileSync(nativeOut);
-      for (const threads of ['1', '2']) {
-        const out = path.join(o.workdir, `${name}.${o.variant}.t${threads}.f32`);
-        const [cmd, args] = wasm(['logits', model, '--tokens', tokens, '--out', out, '--threads', threads]);
+      for (const [isa, threads] of tables.flatMap((t) => [[t, '1'], [t, '2']])) {
+        const out = path.join(o.workdir, `${name}.${isa}.t${threads}.f32`);
+        const [cmd, args] = wasm(['logits', model, '--tokens', tokens, '--out', out, '--threads', threads, '--isa', isa]);
         run(cmd, args, 'wasm logits');
         const got = fs.readFileSync(out);
         const same = got.equals(want);
@@ -104,7 +109,7 @@ function check(o) {
           while (i < n && got[i] === want[i]) ++i;
           where = `${got.length} vs ${want.length} bytes, first difference at byte ${i} (position ${Math.floor(i / 4 / vocab)})`;
         }
-        report(same, `${name} logits, ${o.variant}, ${threads} thread(s), byte-identical to native`, where);
+        report(same, `${name} logits, ${isa}, ${threads} thread(s), byte-identical to native`, where);
       }
     });
 
@@ -117,12 +122,12 @@ function check(o) {
       attempt(label, () => {
         const args = ['run', model, '--tokens', prompt, '--max-tokens', String(RUN_TOKENS), '--json', ...s];
         const want = JSON.parse(run(o.bitmamba, args, 'native run')).tokens;
-        for (const threads of ['1', '2']) {
-          const [cmd, wargs] = wasm([...args, '--threads', threads]);
+        for (const [isa, threads] of tables.flatMap((t) => [[t, '1'], [t, '2']])) {
+          const [cmd, wargs] = wasm([...args, '--threads', threads, '--isa', isa]);
           const got = JSON.parse(run(cmd, wargs, 'wasm run')).tokens;
           const k = got.findIndex((t, i) => t !== want[i]);
           const same = got.length === want.length && k < 0;
-          report(same, `${label}, ${o.variant}, ${threads} thread(s): ${got.length} tokens as native`,
+          report(same, `${label}, ${isa}, ${threads} thread(s): ${got.length} tokens as native`,
             same ? '' : `lengths ${got.length} vs ${want.length}, first difference at ${k}`);
         }
       });

@@ -1,0 +1,65 @@
+// Times candidate kernel tables against each other (see kernels.h).
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace bitmamba::kernels {
+
+namespace {
+
+// 96 rows of 2048 columns: 48 KiB of codes, a few microseconds per product,
+// small enough to stay in cache so the time is the kernel's, not memory's.
+constexpr int kRows = 96;
+constexpr int kCols = 2048;
+constexpr int kCallsPerTrial = 128;
+// Trials alternate between the tables. A browser first runs wasm on its
+// baseline compiler and swaps in optimised code only after a function has
+// run for a while, so enough trials are made for every table to be timed
+// well after that; each table's best trial counts.
+constexpr int kTrials = 24;
+
+double seconds_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+const Table& fastest_table(const Table* const* tables) {
+  int n = 0;
+  while (tables[n] != nullptr) ++n;
+  if (n == 1) return *tables[0];
+
+  // Codes and activations from a fixed linear congruential sequence.
+  std::vector<uint8_t> codes(static_cast<size_t>(kRows) * ternary_row_bytes(kCols));
+  std::vector<int8_t> q(kCols);
+  uint32_t state = 12345;
+  auto next = [&state] { return state = state * 1664525u + 1013904223u; };
+  for (uint8_t& byte : codes) {
+    byte = 0;
+    for (int field = 0; field < 4; ++field) byte |= static_cast<uint8_t>((next() >> 16) % 3 << (2 * field));
+  }
+  for (int8_t& v : q) v = static_cast<int8_t>(next() >> 24);
+  const float scale = 1.0f;
+  const int32_t qsum = 0;
+  const QuantizedActs acts{q.data(), &scale, &qsum, 1, kCols};
+  std::vector<float> out(kRows);
+
+  std::vector<double> best(static_cast<size_t>(n), 1e30);
+  for (int trial = 0; trial < kTrials; ++trial) {
+    for (int i = 0; i < n; ++i) {
+      const double start = seconds_now();
+      for (int call = 0; call < kCallsPerTrial; ++call)
+        tables[i]->ternary_gemv(codes.data(), kCols, 1.0f, acts, 0, kRows, out.data(), 1);
+      const double elapsed = seconds_now() - start;
+      if (elapsed < best[i]) best[i] = elapsed;
+    }
+  }
+  int fastest = 0;
+  for (int i = 1; i < n; ++i)
+    if (best[i] < best[fastest]) fastest = i;
+  return *tables[fastest];
+}
+
+}  // namespace bitmamba::kernels
