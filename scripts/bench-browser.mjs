@@ -3,7 +3,7 @@
 // the native CLI's `bench` on the same model for comparison.
 //
 //   node scripts/bench-browser.mjs [--model FILE] [--preset 255m] [--threads N]
-//        [--prompt-tokens 128] [--gen-tokens 128] [--runs 3] [--variant auto]
+//        [--prompt-tokens 128] [--gen-tokens 128] [--runs 3] [--variant auto] [--kernels NAME]
 //        [--no-isolation] [--no-native] [--json] [--chromium /usr/bin/chromium]
 //
 // Without --model it uses a synthetic model of the preset (default 255m:
@@ -20,7 +20,7 @@ import { startServer } from './serve.mjs';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const o = {
-  model: null, preset: '255m', threads: null, promptTokens: 128, genTokens: 128, runs: 3, variant: 'auto',
+  model: null, preset: '255m', threads: null, promptTokens: 128, genTokens: 128, runs: 3, variant: 'auto', kernels: '',
   isolation: true, native: true, json: false, chromium: '/usr/bin/chromium',
   cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
   dist: path.join(ROOT, 'build', 'wasm', 'dist'),
@@ -36,6 +36,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--gen-tokens') o.genTokens = Number(v());
   else if (a === '--runs') o.runs = Number(v());
   else if (a === '--variant') o.variant = v();
+  else if (a === '--kernels') o.kernels = v();
   else if (a === '--no-isolation') o.isolation = false;
   else if (a === '--no-native') o.native = false;
   else if (a === '--json') o.json = true;
@@ -74,7 +75,7 @@ try {
   const page = context.pages()[0] ?? (await context.newPage());
   const q = new URLSearchParams({
     model: `models/${path.basename(o.model)}`, prompt: o.promptTokens, gen: o.genTokens, runs: o.runs,
-    variant: o.variant, autorun: '1',
+    variant: o.variant, kernels: o.kernels, autorun: '1',
   });
   if (o.threads) q.set('threads', o.threads);
   await page.goto(`${url}bench.html?${q}`);

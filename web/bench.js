@@ -1,5 +1,5 @@
 // The browser benchmark (bench.html). Settings come from the form or the
-// query string (?model=…&threads=…&prompt=…&gen=…&runs=…&variant=…&autorun=1);
+// query string (?model=…&threads=…&prompt=…&gen=…&runs=…&variant=…&kernels=…&autorun=1);
 // the result is shown in the table and left in window.benchResult for
 // scripts/bench-browser.mjs.
 
@@ -7,7 +7,7 @@ import { BitMamba } from './bitmamba.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-for (const key of ['model', 'threads', 'prompt', 'gen', 'runs', 'variant']) {
+for (const key of ['model', 'threads', 'prompt', 'gen', 'runs', 'variant', 'kernels']) {
   if (params.has(key)) $(key).value = params.get(key);
 }
 
@@ -58,17 +58,18 @@ async function run() {
   const nGen = Number($('gen').value);
   const runs = Number($('runs').value);
   const variant = $('variant').value || 'auto';
+  const kernels = $('kernels').value || undefined;
   try {
     status('removing any stored copy…');
     await BitMamba.removeCached(url);
 
     status('loading from the network…');
-    const net = await timedLoad(url, { threads, variant, onProgress: (p) => status(`loading from the network: ${p.phase} ${p.total ? Math.round((100 * p.loaded) / p.total) + '%' : ''}`) });
+    const net = await timedLoad(url, { threads, variant, kernels, onProgress: (p) => status(`loading from the network: ${p.phase} ${p.total ? Math.round((100 * p.loaded) / p.total) + '%' : ''}`) });
     const netInfo = net.model.info;
     await net.model.dispose();
 
     status('loading from storage…');
-    const cached = await timedLoad(url, { threads, variant });
+    const cached = await timedLoad(url, { threads, variant, kernels });
     const model = cached.model;
     const info = model.info;
     renderEnv(info);

@@ -41,6 +41,11 @@ export interface LoadOptions {
   wasmBase?: string | URL;
   /** Force a build; default 'auto' (relaxed SIMD when the browser has it). */
   variant?: 'auto' | 'simd128' | 'relaxed';
+  /**
+   * Force a kernel table of the build, for benchmarks and tests: 'simd128'; 'relaxed' or
+   * 'relaxed-dot-add'; or 'scalar'. Default: the fastest of the build's tables, timed at load.
+   */
+  kernels?: string;
   /** Where worker.js is, if not next to bitmamba.js. */
   workerUrl?: string | URL;
 }

@@ -315,6 +315,7 @@ export const BitMamba = {
           cache: options.cache !== false,
           wasmBase: options.wasmBase ? new URL(String(options.wasmBase), baseUrl()).href : undefined,
           variant: options.variant,
+          kernels: options.kernels,
         },
       }, {
         transfer,

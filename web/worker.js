@@ -152,7 +152,7 @@ const ops = {
     const parse = async () => {
       onProgress({ loaded: loaded.bytes, total: loaded.bytes, phase: 'parse' });
       try {
-        model = engine.loadModel(loaded.buf, { threads });
+        model = engine.loadModel(loaded.buf, { threads, isa: options.kernels });
       } catch (e) {
         engine.freeBuffer(loaded.buf);
         await loaded.discard();
