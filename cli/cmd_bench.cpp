@@ -31,19 +31,15 @@ double median(std::vector<double> v) {
 int cmd_bench(int argc, char** argv) {
   Args args(argc, argv, {"json"});
   args.reject_unknown({"threads", "prompt-tokens", "gen-tokens", "runs", "isa", "json"});
-  const int threads = static_cast<int>(args.get_int("threads", 1, 1, 256));
+  const LoadFlags load_flags = parse_load_flags(args);
   const int prompt_tokens = static_cast<int>(args.get_int("prompt-tokens", 512, 1, 1 << 20));
   const int gen_tokens = static_cast<int>(args.get_int("gen-tokens", 128, 1, 1 << 20));
   const int runs = static_cast<int>(args.get_int("runs", 3, 1, 1000));
-  const std::string isa = args.get("isa", "");
   if (!args.ok()) return fail(kExitUsage, "bench: " + args.error());
   if (args.positionals().size() != 1) return fail(kExitUsage, "bench: expected one MODEL path");
 
-  LoadOptions lo;
-  lo.threads = threads;
-  lo.isa = isa.empty() ? nullptr : isa.c_str();
   LoadedModel lm;
-  Status st = load_model(args.positionals()[0], lo, &lm);
+  Status st = load_model(args.positionals()[0], load_flags, &lm);
   if (!st.ok()) return fail(kExitError, st.message);
   const ModelInfo& info = lm.model->info();
 

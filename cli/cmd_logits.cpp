@@ -14,8 +14,7 @@ namespace bitmamba::cli {
 int cmd_logits(int argc, char** argv) {
   Args args(argc, argv, {});
   args.reject_unknown({"tokens", "out", "threads", "isa"});
-  const int threads = static_cast<int>(args.get_int("threads", 1, 1, 256));
-  const std::string isa = args.get("isa", "");
+  const LoadFlags load_flags = parse_load_flags(args);
   if (!args.ok()) return fail(kExitUsage, "logits: " + args.error());
   if (args.positionals().size() != 1 || !args.has("tokens") || !args.has("out"))
     return fail(kExitUsage, "logits: usage: logits MODEL --tokens \"...\" --out FILE");
@@ -24,11 +23,8 @@ int cmd_logits(int argc, char** argv) {
   if (!parse_token_list(args.get("tokens", ""), &ids, &error)) return fail(kExitUsage, "logits: " + error);
   if (ids.empty()) return fail(kExitUsage, "logits: no tokens");
 
-  LoadOptions lo;
-  lo.threads = threads;
-  lo.isa = isa.empty() ? nullptr : isa.c_str();
   LoadedModel lm;
-  Status st = load_model(args.positionals()[0], lo, &lm);
+  Status st = load_model(args.positionals()[0], load_flags, &lm);
   if (!st.ok()) return fail(kExitError, st.message);
   const std::string out_path = args.get("out", "");
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(std::fopen(out_path.c_str(), "wb"), std::fclose);

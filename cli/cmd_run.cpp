@@ -18,8 +18,7 @@ struct RunOptions {
   bool text_mode = false;  // prompt came as text: stream text out
   SamplingParams params;
   int max_tokens = 200;
-  int threads = 1;
-  std::string isa;
+  LoadFlags load;
   bool json = false;
 };
 
@@ -48,11 +47,8 @@ std::string json_escape(const std::string& s) {
 int run_generation(const RunOptions& o) {
   Status st = validate(o.params);
   if (!st.ok()) return fail(kExitUsage, st.message);
-  LoadOptions lo;
-  lo.threads = o.threads;
-  lo.isa = o.isa.empty() ? nullptr : o.isa.c_str();
   LoadedModel lm;
-  st = load_model(o.model_path, lo, &lm);
+  st = load_model(o.model_path, o.load, &lm);
   if (!st.ok()) return fail(kExitError, st.message);
 
   Session session(*lm.model);
@@ -123,8 +119,7 @@ int cmd_run(int argc, char** argv) {
   o.params.top_k = static_cast<int>(args.get_int("top-k", o.params.top_k, 0, 1 << 20));
   o.params.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0, INT64_MAX));
   o.max_tokens = static_cast<int>(args.get_int("max-tokens", o.max_tokens, 0, 1 << 24));
-  o.threads = static_cast<int>(args.get_int("threads", 1, 1, 256));
-  o.isa = args.get("isa", "");
+  o.load = parse_load_flags(args);
   o.json = args.has("json");
   if (!args.ok()) return fail(kExitUsage, "run: " + args.error());
   if (args.has("tokens") == args.has("prompt")) return fail(kExitUsage, "run: give exactly one of --tokens and --prompt");

@@ -4,7 +4,17 @@
 
 namespace bitmamba::cli {
 
-Status load_model(const std::string& path, const LoadOptions& options, LoadedModel* out) {
+LoadFlags parse_load_flags(Args& args) {
+  LoadFlags flags;
+  flags.threads = static_cast<int>(args.get_int("threads", 1, 1, 256));
+  flags.isa = args.get("isa", "");
+  return flags;
+}
+
+Status load_model(const std::string& path, const LoadFlags& flags, LoadedModel* out) {
+  LoadOptions options;
+  options.threads = flags.threads;
+  options.isa = flags.isa.empty() ? nullptr : flags.isa.c_str();
   const auto start = std::chrono::steady_clock::now();
   Status st = out->file.open(path);
   if (!st.ok()) return st;

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/args.h"
 #include "cli/mapped_file.h"
 #include "core/bitmamba.h"
 
@@ -15,6 +16,18 @@ struct LoadedModel {
   double load_ms = 0;
 };
 
-Status load_model(const std::string& path, const LoadOptions& options, LoadedModel* out);
+// --threads and --isa, the flags of every command that loads a model.
+struct LoadFlags {
+  int threads = 1;
+  std::string isa;  // empty: the best kernels this CPU has
+};
+
+// Reads --threads (1..256) and --isa. A malformed --threads is a usage error
+// recorded in `args` like any other, so call this where the command reads
+// its flags, before it checks args.ok().
+LoadFlags parse_load_flags(Args& args);
+
+// Errors name the file; the caller reports them with exit code kExitError.
+Status load_model(const std::string& path, const LoadFlags& flags, LoadedModel* out);
 
 }  // namespace bitmamba::cli

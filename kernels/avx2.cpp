@@ -10,6 +10,7 @@
 #include "kernels/kernels.h"
 #include "kernels/mathfn.h"
 #include "kernels/scalar_common.h"
+#include "kernels/x86_gemm_driver.h"
 
 namespace bitmamba::kernels {
 
@@ -463,51 +464,11 @@ void gemm_row(const uint8_t* w, const int8_t* q, size_t q_stride, int blocks, in
                                                                      total[5], total[6], total[7]));
 }
 
-using GemmRowFn = void (*)(const uint8_t*, const int8_t*, size_t, int, int32_t*);
 constexpr GemmRowFn kGemmRow[kGemmTokens + 1] = {nullptr,     gemm_row<1>, gemm_row<2>, gemm_row<3>, gemm_row<4>,
                                                  gemm_row<5>, gemm_row<6>, gemm_row<7>, gemm_row8};
 
-void ternary_gemm_avx2(const uint8_t* packed, int padded_cols, float w_scale, const QuantizedActs& acts, int row_begin,
-                       int row_end, float* out, size_t out_stride) {
-  const size_t row_bytes = static_cast<size_t>(padded_cols) / 4;
-  const int blocks = padded_cols / kBlockCols;
-  const size_t q_stride = static_cast<size_t>(acts.padded_cols);
-  // Token groups outermost: a group's activations (16 KiB for 1024 columns
-  // and 16 tokens) stay in L1 while every row of the range streams past.
-  for (int t0 = 0; t0 < acts.tokens; t0 += kGemmTokens) {
-    const int nt = acts.tokens - t0 < kGemmTokens ? acts.tokens - t0 : kGemmTokens;
-    // The group's corrections and denominators as vectors (unused lanes:
-    // qsum 0, denominator 1), so each row's outputs take one vector
-    // subtract, convert and divide.
-    alignas(32) float denom[kGemmTokens];
-    alignas(32) int32_t qsum[kGemmTokens];
-    for (int t = 0; t < kGemmTokens; ++t) {
-      denom[t] = t < nt ? acts.scale[t0 + t] * w_scale : 1.0f;
-      qsum[t] = t < nt ? acts.qsum[t0 + t] : 0;
-    }
-    const int8_t* q = acts.q + static_cast<size_t>(t0) * q_stride;
-    for (int tile = row_begin; tile < row_end; tile += kGemmRowTile) {
-      const int tile_end = tile + kGemmRowTile < row_end ? tile + kGemmRowTile : row_end;
-      // The tile's outputs are staged token-major in L1, then each token's
-      // rows go out as one contiguous copy: stored straight to `out`, every
-      // output would touch another cache line (out_stride floats apart).
-      alignas(64) float staged[kGemmTokens][kGemmRowTile];
-      for (int r = tile; r < tile_end; ++r) {
-        alignas(32) int32_t dots[kGemmTokens];
-        alignas(32) float values[kGemmTokens];
-        kGemmRow[nt](packed + r * row_bytes, q, q_stride, blocks, dots);
-        for (int t = 0; t < kGemmTokens; t += 8) {
-          const __m256i d = _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(dots + t)),
-                                             _mm256_load_si256(reinterpret_cast<const __m256i*>(qsum + t)));
-          _mm256_store_ps(values + t, _mm256_div_ps(_mm256_cvtepi32_ps(d), _mm256_load_ps(denom + t)));
-        }
-        for (int t = 0; t < nt; ++t) staged[t][r - tile] = values[t];
-      }
-      for (int t = 0; t < nt; ++t)
-        std::memcpy(out + (t0 + t) * out_stride + tile, staged[t], static_cast<size_t>(tile_end - tile) * sizeof(float));
-    }
-  }
-}
+// The loop over token groups and row tiles is shared with avx512.cpp (x86_gemm_driver.h).
+constexpr TernaryMatmulFn ternary_gemm_avx2 = ternary_gemm_driver<kGemmTokens, kGemmRowTile, kGemmRow>;
 
 // ---------------------------------------------------------------------------
 // Norms and activation quantisation.

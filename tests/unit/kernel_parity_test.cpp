@@ -2,7 +2,6 @@
 // bit, on random shapes with ragged tails. A table this CPU cannot run is
 // skipped with a message.
 #include <cmath>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -10,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "kernels/kernels.h"
+#include "tests/common/kernel_parity_cases.h"
 
 namespace bitmamba::kernels {
 namespace {
@@ -30,25 +30,10 @@ class KernelParity : public ::testing::TestWithParam<const char*> {
   float normal(float sigma) { return std::normal_distribution<float>(0.0f, sigma)(rng_); }
 };
 
-bool same_bits(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
-
-// First differing index, for a readable failure.
-size_t first_diff(const float* a, const float* b, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) return i;
-  return n;
-}
-
 // Random on-disk ternary codes (0..2), packed 4 per byte, repacked.
 std::vector<uint8_t> random_packed(std::mt19937& rng, int rows, int cols) {
-  const uint64_t n = static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols);
-  std::vector<uint8_t> disk((n + 3) / 4, 0);
   std::uniform_int_distribution<int> code(0, 2);
-  for (uint64_t i = 0; i < n; ++i) disk[i / 4] |= static_cast<uint8_t>(code(rng) << (2 * (i % 4)));
-  std::vector<uint8_t> packed(static_cast<size_t>(rows) * ternary_row_bytes(cols));
-  std::vector<uint8_t> scratch(ternary_row_bytes(cols));
-  ternary_repack(disk.data(), rows, cols, packed.data(), scratch.data());
-  return packed;
+  return parity::pack_codes(rows, cols, [&](uint64_t) { return code(rng); });
 }
 
 // Quantised activations for T tokens (made by the scalar kernel).
@@ -91,11 +76,7 @@ void check_matmul(const Table& ref, const Table& opt, bool gemm, std::mt19937& r
                   int extreme, bool all_max_codes) {
   const int padded = ternary_padded_cols(cols);
   std::vector<uint8_t> packed = random_packed(rng, rows, cols);
-  if (all_max_codes) {  // code 2 (w = +1) everywhere inside cols
-    std::vector<uint8_t> disk((static_cast<uint64_t>(rows) * cols + 3) / 4, 0xAA);
-    std::vector<uint8_t> scratch(ternary_row_bytes(cols));
-    ternary_repack(disk.data(), rows, cols, packed.data(), scratch.data());
-  }
+  if (all_max_codes) packed = parity::pack_codes(rows, cols, [](uint64_t) { return 2; });  // w = +1 everywhere
   const Acts a = random_acts(rng, T, cols, extreme);
   const QuantizedActs acts = a.view(T, padded);
   const float w_scale = 0.75f + static_cast<float>(rng() % 1000) / 1000.0f;
@@ -103,14 +84,10 @@ void check_matmul(const Table& ref, const Table& opt, bool gemm, std::mt19937& r
   const int begin = static_cast<int>(rng() % static_cast<unsigned>(rows));
   const int end = begin + 1 + static_cast<int>(rng() % static_cast<unsigned>(rows - begin));
   const size_t stride = static_cast<size_t>(rows) + 3;
-  std::vector<float> want(stride * T, -7.0f), got(stride * T, -7.0f);
-  TernaryMatmulFn r = gemm ? ref.ternary_gemm : ref.ternary_gemv;
-  TernaryMatmulFn o = gemm ? opt.ternary_gemm : opt.ternary_gemv;
-  r(packed.data(), padded, w_scale, acts, begin, end, want.data(), stride);
-  o(packed.data(), padded, w_scale, acts, begin, end, got.data(), stride);
-  ASSERT_TRUE(same_bits(want.data(), got.data(), want.size()))
-      << (gemm ? "gemm" : "gemv") << " rows " << rows << " cols " << cols << " T " << T << " range [" << begin
-      << ", " << end << "): first difference at " << first_diff(want.data(), got.data(), want.size());
+  const std::string diff =
+      parity::matmul_diff(ref, opt, gemm, {packed.data(), padded, w_scale, acts, begin, end, stride});
+  ASSERT_EQ(diff, "") << (gemm ? "gemm" : "gemv") << " rows " << rows << " cols " << cols << " T " << T << " range ["
+                      << begin << ", " << end << ")";
 }
 
 TEST_P(KernelParity, TernaryGemv) {
@@ -143,14 +120,7 @@ TEST_P(KernelParity, TernaryExtremes) {
 void check_quantize(const Table& ref, const Table& opt, const std::vector<float>& x, const std::vector<float>& g,
                     int n, const std::string& what) {
   const int padded = ternary_padded_cols(n) + 128;  // more padding than needed: it must be zeroed too
-  std::vector<int8_t> qr(padded, 99), qo(padded, 99);
-  float sr = 0, so = 0;
-  int32_t cr = 0, co = 0;
-  ref.rmsnorm_quantize(x.data(), g.data(), n, padded, qr.data(), &sr, &cr);
-  opt.rmsnorm_quantize(x.data(), g.data(), n, padded, qo.data(), &so, &co);
-  ASSERT_EQ(std::memcmp(&sr, &so, 4), 0) << what << " n " << n << ": scale " << sr << " vs " << so;
-  ASSERT_EQ(cr, co) << what << " n " << n;
-  for (int i = 0; i < padded; ++i) ASSERT_EQ(qr[i], qo[i]) << what << " n " << n << " at " << i;
+  ASSERT_EQ(parity::rmsnorm_quantize_diff(ref, opt, x.data(), g.data(), n, padded), "") << what << " n " << n;
 }
 
 TEST_P(KernelParity, RmsnormQuantize) {
@@ -202,14 +172,12 @@ TEST_P(KernelParity, RmsnormQuantizeRoundsTiesAwayFromZero) {
 TEST_P(KernelParity, Rmsnorm) {
   for (int iter = 0; iter < 200; ++iter) {
     const int n = iter < 40 ? iter + 1 : uniform(1, 5000);
-    std::vector<float> x(n), g(n), want(n + 1, -3.0f), got(n + 1, -3.0f);
+    std::vector<float> x(n), g(n);
     for (int i = 0; i < n; ++i) {
       x[i] = normal(10.0f);
       g[i] = normal(1.0f);
     }
-    ref().rmsnorm(x.data(), g.data(), n, want.data());
-    table_->rmsnorm(x.data(), g.data(), n, got.data());
-    ASSERT_TRUE(same_bits(want.data(), got.data(), want.size())) << "n " << n;
+    ASSERT_EQ(parity::rmsnorm_diff(ref(), *table_, x.data(), g.data(), n), "") << "n " << n;
   }
 }
 
@@ -234,8 +202,7 @@ TEST_P(KernelParity, ConvSsmStep) {
     std::vector<float> conv(3 * E), ssm(E);
     for (float& v : conv) v = normal(spread);
     for (float& v : ssm) v = normal(2.0f);
-    std::vector<float> conv2 = conv, ssm2 = ssm, y(E + 1, -5.0f), y2(E + 1, -5.0f);
-    ConvSsmArgs a;
+    ConvSsmArgs a{};
     a.channels = E;
     a.head_dim = head_dim;
     a.z = z.data();
@@ -247,23 +214,8 @@ TEST_P(KernelParity, ConvSsmStep) {
     a.head_C = hC.data();
     a.head_d = hd.data();
     a.head_g = hg.data();
-    ConvSsmArgs a2 = a;
-    a.conv_state = conv.data();
-    a.ssm_state = ssm.data();
-    a.y = y.data();
-    a2.conv_state = conv2.data();
-    a2.ssm_state = ssm2.data();
-    a2.y = y2.data();
     // Several steps, so the states carry over.
-    for (int step = 0; step < 3; ++step) {
-      ref().conv_ssm_step(a);
-      table_->conv_ssm_step(a2);
-      ASSERT_TRUE(same_bits(y.data(), y2.data(), y.size()))
-          << "E " << E << " head_dim " << head_dim << " step " << step << ": y differs at "
-          << first_diff(y.data(), y2.data(), y.size());
-      ASSERT_TRUE(same_bits(conv.data(), conv2.data(), conv.size())) << "E " << E << " conv state";
-      ASSERT_TRUE(same_bits(ssm.data(), ssm2.data(), ssm.size())) << "E " << E << " ssm state";
-    }
+    ASSERT_EQ(parity::conv_ssm_diff(ref(), *table_, a, conv, ssm, 3), "") << "E " << E << " head_dim " << head_dim;
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/threadpool.h"
+#include "tests/common/kernel_parity_cases.h"
 
 namespace bitmamba::kernels {
 namespace {
@@ -41,7 +42,7 @@ void check(bool ok, const std::string& what) {
   }
 }
 
-bool same_bits(const void* a, const void* b, size_t bytes) { return std::memcmp(a, b, bytes) == 0; }
+using parity::same_bits;
 
 std::string shape(const char* op, int a, int b = -1, int c = -1) {
   std::string s = std::string(op) + " " + std::to_string(a);
@@ -53,15 +54,8 @@ std::string shape(const char* op, int a, int b = -1, int c = -1) {
 // Random ternary weights in the kernel layout: on-disk codes 0..2 repacked
 // (all `code` if it is >= 0).
 std::vector<uint8_t> random_packed(Rng& rng, int rows, int cols, int code_or_random) {
-  std::vector<uint8_t> disk((static_cast<size_t>(rows) * cols + 3) / 4, 0);
-  for (size_t i = 0; i < static_cast<size_t>(rows) * cols; ++i) {
-    const int code = code_or_random >= 0 ? code_or_random : rng.below(3);
-    disk[i / 4] |= static_cast<uint8_t>(code << (2 * (i % 4)));
-  }
-  std::vector<uint8_t> packed(static_cast<size_t>(rows) * ternary_row_bytes(cols));
-  std::vector<uint8_t> scratch(ternary_row_bytes(cols));
-  ternary_repack(disk.data(), rows, cols, packed.data(), scratch.data());
-  return packed;
+  return parity::pack_codes(rows, cols,
+                            [&](uint64_t) { return code_or_random >= 0 ? code_or_random : rng.below(3); });
 }
 
 // q all `extreme_q` unless it is 0; codes all `code` unless it is < 0.
@@ -87,14 +81,10 @@ void test_matmul(const Table& simd, Rng& rng, int rows, int cols, int tokens, in
   const int row_begin = rng.below(rows);
   const int row_end = row_begin + 1 + rng.below(rows - row_begin);
   const size_t stride = static_cast<size_t>(rows) + static_cast<size_t>(rng.below(5));
+  const parity::MatmulCase c{packed.data(), padded, w_scale, acts, row_begin, row_end, stride};
   for (int gemm = 0; gemm < 2; ++gemm) {
     if (!gemm && tokens != 1) continue;
-    std::vector<float> want(stride * tokens, -7.0f), got(stride * tokens, -7.0f);
-    (gemm ? ref.ternary_gemm : ref.ternary_gemv)(packed.data(), padded, w_scale, acts, row_begin, row_end,
-                                                  want.data(), stride);
-    (gemm ? simd.ternary_gemm : simd.ternary_gemv)(packed.data(), padded, w_scale, acts, row_begin, row_end,
-                                                   got.data(), stride);
-    check(same_bits(want.data(), got.data(), want.size() * sizeof(float)),
+    check(parity::matmul_diff(ref, simd, gemm, c).empty(),
           shape(gemm ? "ternary_gemm" : "ternary_gemv", rows, cols, tokens));
   }
 }
@@ -106,18 +96,9 @@ void test_rmsnorm(const Table& simd, Rng& rng, int n, float magnitude) {
     x[i] = rng.normal() * magnitude;
     g[i] = 0.5f + rng.uniform();
   }
-  const int padded = ternary_padded_cols(n);
-  std::vector<int8_t> q_want(padded, 55), q_got(padded, 55);
-  float s_want = 0, s_got = 0;
-  int32_t sum_want = 0, sum_got = 0;
-  ref.rmsnorm_quantize(x.data(), g.data(), n, padded, q_want.data(), &s_want, &sum_want);
-  simd.rmsnorm_quantize(x.data(), g.data(), n, padded, q_got.data(), &s_got, &sum_got);
-  check(same_bits(q_want.data(), q_got.data(), padded) && same_bits(&s_want, &s_got, 4) && sum_want == sum_got,
+  check(parity::rmsnorm_quantize_diff(ref, simd, x.data(), g.data(), n, ternary_padded_cols(n)).empty(),
         shape("rmsnorm_quantize", n));
-  std::vector<float> want(n), got(n);
-  ref.rmsnorm(x.data(), g.data(), n, want.data());
-  simd.rmsnorm(x.data(), g.data(), n, got.data());
-  check(same_bits(want.data(), got.data(), n * sizeof(float)), shape("rmsnorm", n));
+  check(parity::rmsnorm_diff(ref, simd, x.data(), g.data(), n).empty(), shape("rmsnorm", n));
 }
 
 // Exact .5 ties: mean(x^2) = 4096 makes inv = 1/64 and s = 32 exact, so
@@ -152,27 +133,19 @@ void test_conv_ssm(const Table& simd, Rng& rng, int heads, int head_dim, float m
     hg[h] = rng.uniform();
   }
   const std::vector<float> conv0 = randv(3 * E, magnitude), ssm0 = randv(E, 1.0f);
-  std::vector<float> conv[2] = {conv0, conv0}, ssm[2] = {ssm0, ssm0}, y[2] = {std::vector<float>(E), std::vector<float>(E)};
-  for (int k = 0; k < 2; ++k) {
-    ConvSsmArgs a;
-    a.channels = E;
-    a.head_dim = head_dim;
-    a.z = z.data();
-    a.xin = xin.data();
-    a.conv_w = w.data();
-    a.conv_b = b.data();
-    a.D = D.data();
-    a.head_B = hB.data();
-    a.head_C = hC.data();
-    a.head_d = hd.data();
-    a.head_g = hg.data();
-    a.conv_state = conv[k].data();
-    a.ssm_state = ssm[k].data();
-    a.y = y[k].data();
-    for (int step = 0; step < 3; ++step) (k ? simd : ref).conv_ssm_step(a);
-  }
-  check(same_bits(y[0].data(), y[1].data(), E * 4) && same_bits(ssm[0].data(), ssm[1].data(), E * 4) &&
-            same_bits(conv[0].data(), conv[1].data(), 3 * E * 4),
+  ConvSsmArgs a{};
+  a.channels = E;
+  a.head_dim = head_dim;
+  a.z = z.data();
+  a.xin = xin.data();
+  a.conv_w = w.data();
+  a.conv_b = b.data();
+  a.D = D.data();
+  a.head_B = hB.data();
+  a.head_C = hC.data();
+  a.head_d = hd.data();
+  a.head_g = hg.data();
+  check(parity::conv_ssm_diff(ref, simd, a, conv0, ssm0, 3).empty(),
         shape("conv_ssm_step", heads, head_dim) + " magnitude " + std::to_string(magnitude));
 }
 
