@@ -13,12 +13,12 @@ namespace {
 // small enough to stay in cache so the time is the kernel's, not memory's.
 constexpr int kRows = 96;
 constexpr int kCols = 2048;
-constexpr int kCallsPerTrial = 128;
+constexpr int kCallsPerTrial = 100;
 // Trials alternate between the tables. A browser first runs wasm on its
 // baseline compiler and swaps in optimised code only after a function has
 // run for a while, so enough trials are made for every table to be timed
 // well after that; each table's best trial counts.
-constexpr int kTrials = 24;
+constexpr int kTrials = 10;
 
 double seconds_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();

@@ -61,7 +61,7 @@ TEST(IsaParity, ThreadsGiveIdenticalLogits) {
 }
 
 TEST(IsaParity, TablesGiveIdenticalLogits) {
-  const char* const isas[] = {"avx2", "avx512", "simd128", "relaxed"};
+  const char* const isas[] = {"avx2", "avx512", "simd128", "relaxed", "relaxed-dot-add"};
   int available = 0;
   for (const char* isa : isas) available += kernels::table_by_name(isa) != nullptr;
   if (available == 0) GTEST_SKIP() << "no optimised kernel table on this CPU/build: nothing to compare with scalar";

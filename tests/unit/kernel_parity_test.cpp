@@ -1,6 +1,7 @@
 // Every kernel of every optimised table against the scalar reference, bit for
 // bit, on random shapes with ragged tails. A table this CPU cannot run is
 // skipped with a message.
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -14,7 +15,7 @@
 namespace bitmamba::kernels {
 namespace {
 
-const char* const kIsas[] = {"avx2", "avx512", "simd128", "relaxed"};
+const char* const kIsas[] = {"avx2", "avx512", "simd128", "relaxed", "relaxed-dot-add"};
 
 class KernelParity : public ::testing::TestWithParam<const char*> {
  protected:
@@ -219,8 +220,13 @@ TEST_P(KernelParity, ConvSsmStep) {
   }
 }
 
+// Test names allow letters, digits and '_' only: relaxed-dot-add -> relaxed_dot_add.
 INSTANTIATE_TEST_SUITE_P(Isa, KernelParity, ::testing::ValuesIn(kIsas),
-                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string name(info.param);
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace bitmamba::kernels
