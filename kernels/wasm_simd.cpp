@@ -199,40 +199,39 @@ struct WidenedI16 {
   static constexpr int kGemvRowsLong = 3;
   using Acts = ActsI16;
 
-template <int R, int NT>
-static void row_dots(const uint8_t* w, size_t row_bytes, const int16_t* const* q, int blocks, int32_t out[R][NT]) {
-  const v128_t m3 = wasm_i16x8_splat(3), m12 = wasm_i16x8_splat(12);
-  v128_t lo[R][NT], hi[R][NT];
-  for (int r = 0; r < R; ++r)
-    for (int k = 0; k < NT; ++k) lo[r][k] = hi[r][k] = wasm_i32x4_splat(0);
-  // One 16-byte half-block per iteration, not unrolled, so that V8's
-  // register allocator need not spill (as in the relaxed kernel).
+  template <int R, int NT>
+  static void row_dots(const uint8_t* w, size_t row_bytes, const int16_t* const* q, int blocks, int32_t out[R][NT]) {
+    const v128_t m3 = wasm_i16x8_splat(3), m12 = wasm_i16x8_splat(12);
+    v128_t lo[R][NT], hi[R][NT];
+    for (int r = 0; r < R; ++r)
+      for (int k = 0; k < NT; ++k) lo[r][k] = hi[r][k] = wasm_i32x4_splat(0);
+    // One 16-byte half-block per iteration, not unrolled, so that V8's
+    // register allocator need not spill (as in the relaxed kernel).
 #pragma clang loop unroll(disable)
-  for (int hb = 0; hb < 2 * blocks; ++hb) {
-    const int b = hb >> 1, h = hb & 1;
-    for (int r = 0; r < R; ++r) {
-      const v128_t v = wasm_v128_load(w + r * row_bytes + hb * 16);
-      // [fields 0,1 | 2,3][even | odd byte]
-      const v128_t s[2][2] = {{v, wasm_u16x8_shr(v, 8)}, {wasm_u16x8_shr(v, 4), wasm_u16x8_shr(v, 12)}};
-      for (int k = 0; k < NT; ++k) {
-        const int16_t* x = q[k] + b * kBlockCols + 16 * h;
-        for (int p = 0; p < 2; ++p) {
-          for (int odd = 0; odd < 2; ++odd) {
-            const v128_t c = s[p][odd];
-            const int16_t* xf = x + 2 * p * kBlockBytes + 8 * odd;  // field 2p, then 2p + 1
-            lo[r][k] = wasm_i32x4_add(lo[r][k], wasm_i32x4_dot_i16x8(wasm_v128_and(c, m3), wasm_v128_load(xf)));
-            hi[r][k] = wasm_i32x4_add(hi[r][k],
-                                      wasm_i32x4_dot_i16x8(wasm_v128_and(c, m12), wasm_v128_load(xf + kBlockBytes)));
+    for (int hb = 0; hb < 2 * blocks; ++hb) {
+      const int b = hb >> 1, h = hb & 1;
+      for (int r = 0; r < R; ++r) {
+        const v128_t v = wasm_v128_load(w + r * row_bytes + hb * 16);
+        // [fields 0,1 | 2,3][even | odd byte]
+        const v128_t s[2][2] = {{v, wasm_u16x8_shr(v, 8)}, {wasm_u16x8_shr(v, 4), wasm_u16x8_shr(v, 12)}};
+        for (int k = 0; k < NT; ++k) {
+          const int16_t* x = q[k] + b * kBlockCols + 16 * h;
+          for (int p = 0; p < 2; ++p) {
+            for (int odd = 0; odd < 2; ++odd) {
+              const v128_t c = s[p][odd];
+              const int16_t* xf = x + 2 * p * kBlockBytes + 8 * odd;  // field 2p, then 2p + 1
+              lo[r][k] = wasm_i32x4_add(lo[r][k], wasm_i32x4_dot_i16x8(wasm_v128_and(c, m3), wasm_v128_load(xf)));
+              hi[r][k] = wasm_i32x4_add(hi[r][k],
+                                        wasm_i32x4_dot_i16x8(wasm_v128_and(c, m12), wasm_v128_load(xf + kBlockBytes)));
+            }
           }
         }
       }
     }
+    for (int r = 0; r < R; ++r)
+      for (int k = 0; k < NT; ++k) out[r][k] = (4 * sum_i32x4(lo[r][k]) + sum_i32x4(hi[r][k])) >> 2;
   }
-  for (int r = 0; r < R; ++r)
-    for (int k = 0; k < NT; ++k) out[r][k] = (4 * sum_i32x4(lo[r][k]) + sum_i32x4(hi[r][k])) >> 2;
-}
 };
-
 
 #endif
 
