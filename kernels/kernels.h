@@ -108,6 +108,7 @@ const Table* table_by_name(const char* isa);
 // build that carries several tables whose speed depends on how the engine
 // compiles them: they all give the same results bit for bit, so the choice
 // changes speed only.
+// Built into the wasm builds only (native CPUs are dispatched by feature).
 const Table& fastest_table(const Table* const* tables);
 
 // Repack one ternary tensor from the on-disk layout (rows * cols codes,
