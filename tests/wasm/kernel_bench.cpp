@@ -25,7 +25,7 @@ namespace {
 using namespace bitmamba::kernels;
 
 struct Shape {
-  const char *name;
+  const char* name;
   int rows;
   int cols;
 };
@@ -38,14 +38,13 @@ constexpr Shape kShapes[] = {
 
 constexpr size_t kStreamBytes = size_t{192} << 20;
 
-uint32_t next(uint32_t &s) { return s = s * 1664525u + 1013904223u; }
+uint32_t next(uint32_t& s) { return s = s * 1664525u + 1013904223u; }
 
 // GB/s of weight bytes: `copies` matrices of `bytes` each, multiplied in turn.
-double best_gbps(const Table &t, const Shape &s, const std::vector<uint8_t> &weights, size_t bytes, size_t copies,
-                 const QuantizedActs &acts, std::vector<float> &out) {
+double best_gbps(const Table& t, const Shape& s, const std::vector<uint8_t>& weights, size_t bytes, size_t copies,
+                 const QuantizedActs& acts, std::vector<float>& out) {
   const int padded = ternary_padded_cols(s.cols);
-  // At least ~20 ms of work per pass, so the clock's resolution does not
-  // matter.
+  // At least ~20 ms of work per pass, so the clock's resolution does not matter.
   const size_t calls_per_pass = copies > 1 ? copies : (size_t{64} << 20) / bytes + 1;
   double best = 0;
   for (int pass = 0; pass < 8; ++pass) {
@@ -64,21 +63,21 @@ double best_gbps(const Table &t, const Shape &s, const std::vector<uint8_t> &wei
 int main() {
   std::printf("%-16s %-16s %10s %10s   (GB/s of packed weights, 1 thread)\n", "kernels", "shape", "in cache",
               "streaming");
-  for (const char *name : {"relaxed", "relaxed-dot-add", "simd128"}) {
-    const Table *t = table_by_name(name);
+  for (const char* name : {"relaxed", "relaxed-dot-add", "simd128"}) {
+    const Table* t = table_by_name(name);
     if (t == nullptr) continue;  // not a table of this build
-    for (const Shape &s : kShapes) {
+    for (const Shape& s : kShapes) {
       const size_t bytes = static_cast<size_t>(s.rows) * ternary_row_bytes(s.cols);
       const size_t copies = kStreamBytes / bytes > 1 ? kStreamBytes / bytes : 1;
       std::vector<uint8_t> weights(bytes * copies);
       uint32_t seed = 7;
-      for (uint8_t &b : weights) {  // random codes 0..2 in every field
+      for (uint8_t& b : weights) {  // random codes 0..2 in every field
         const uint32_t r = next(seed);
         b = static_cast<uint8_t>((r >> 8) % 3 | ((r >> 14) % 3) << 2 | ((r >> 20) % 3) << 4 | ((r >> 26) % 3) << 6);
       }
       const int padded = ternary_padded_cols(s.cols);
       std::vector<int8_t> q(static_cast<size_t>(padded));
-      for (int8_t &v : q) v = static_cast<int8_t>(static_cast<int>(next(seed) >> 24) - 128);
+      for (int8_t& v : q) v = static_cast<int8_t>(static_cast<int>(next(seed) >> 24) - 128);
       const float scale = 3.0f;
       const int32_t qsum = 5;
       const QuantizedActs acts{q.data(), &scale, &qsum, 1, padded};
