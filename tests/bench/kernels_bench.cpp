@@ -11,21 +11,13 @@
 
 #include "kernels/kernels.h"
 #include "kernels/threadpool.h"
+#include "tests/common/bitlinear_shapes.h"
 
 namespace bitmamba::kernels {
 namespace {
 
-struct Shape {
-  const char* name;
-  int rows;
-  int cols;
-};
-
-// 255M: in_proj, out_proj, lm_head; 1B: the same three.
-constexpr Shape kShapes[] = {
-    {"255m_in_proj", 4144, 1024}, {"255m_out_proj", 1024, 2048}, {"255m_lm_head", 50257, 1024},
-    {"1b_in_proj", 8288, 2048},   {"1b_out_proj", 2048, 4096},   {"1b_lm_head", 50257, 2048},
-};
+using bench::kShapes;
+using bench::Shape;
 
 // 64-byte aligned bytes (the session aligns its activations so; weights
 // sit wherever the file puts them, aligned here for comparable figures).

@@ -19,22 +19,13 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "tests/common/bitlinear_shapes.h"
 
 namespace {
 
 using namespace bitmamba::kernels;
-
-struct Shape {
-  const char* name;
-  int rows;
-  int cols;
-};
-
-// As in tests/bench/kernels_bench.cpp: the 255M and 1B BitLinear shapes.
-constexpr Shape kShapes[] = {
-    {"255m_in_proj", 4144, 1024}, {"255m_out_proj", 1024, 2048}, {"255m_lm_head", 50257, 1024},
-    {"1b_in_proj", 8288, 2048},   {"1b_out_proj", 2048, 4096},   {"1b_lm_head", 50257, 2048},
-};
+using bench::kShapes;
+using bench::Shape;
 
 constexpr size_t kStreamBytes = size_t{192} << 20;
 
