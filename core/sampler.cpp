@@ -6,6 +6,10 @@
 
 #include "kernels/mathfn.h"
 
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
+
 namespace bitmamba {
 
 namespace {
@@ -74,7 +78,10 @@ void Sampler::for_each_penalized(const float* logits, const Session& session, Fn
 
 // Highest penalized logit, lowest id on ties. 64 ids without a penalty take
 // their maximum first (m > x ? m : x, one maxss per logit with 4 chains)
-// and look for its lowest id only when it beats the best so far.
+// and look for its lowest id only when it beats the best so far. In wasm the
+// 4 chains are the lanes of one f32x4.pmax: pmax(x, m) is x < m ? m : x, the
+// same select lane by lane, so the result is the same bit for bit (NaNs
+// included). V8 ran the scalar form 3-5x slower, about 0.1 ms per token.
 int32_t Sampler::greedy(const float* logits, const Session& session) const {
   const float penalty = params_.repetition_penalty;
   const uint64_t* bits = session.seen_bits();
@@ -96,14 +103,21 @@ int32_t Sampler::greedy(const float* logits, const Session& session) const {
       }
       continue;
     }
-    float m0 = logits[base], m1 = m0, m2 = m0, m3 = m0;
     int32_t id = base;
+#if defined(__wasm_simd128__)
+    v128_t chains = wasm_f32x4_splat(logits[base]);
+    for (; id + 4 <= end; id += 4) chains = wasm_f32x4_pmax(wasm_v128_load(logits + id), chains);
+    float m0 = wasm_f32x4_extract_lane(chains, 0), m1 = wasm_f32x4_extract_lane(chains, 1);
+    float m2 = wasm_f32x4_extract_lane(chains, 2), m3 = wasm_f32x4_extract_lane(chains, 3);
+#else
+    float m0 = logits[base], m1 = m0, m2 = m0, m3 = m0;
     for (; id + 4 <= end; id += 4) {
       m0 = m0 > logits[id] ? m0 : logits[id];
       m1 = m1 > logits[id + 1] ? m1 : logits[id + 1];
       m2 = m2 > logits[id + 2] ? m2 : logits[id + 2];
       m3 = m3 > logits[id + 3] ? m3 : logits[id + 3];
     }
+#endif
     for (; id < end; ++id) m0 = m0 > logits[id] ? m0 : logits[id];
     m0 = m0 > m1 ? m0 : m1;
     m2 = m2 > m3 ? m2 : m3;

@@ -116,6 +116,7 @@ function check(o) {
     // 70 prompt tokens: a full prefill chunk (64) and a ragged one.
     const prompt = fixedTokens(vocab, 69).join(' ');
     const settings = [['--seed', '11'], ['--seed', '12', '--temp', '1.2', '--top-k', '0', '--top-p', '0.95', '--min-p', '0']];
+    settings.push(['--seed', '14', '--temp', '0', '--repeat-penalty', '1']);  // greedy: the wasm argmax over every block
     if (name === 'tiny') settings.push(['--seed', '13', '--temp', '0', '--repeat-penalty', '1.3']);
     for (const s of settings) {
       const label = `${name} run ${s.join(' ')}`;
