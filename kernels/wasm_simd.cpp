@@ -31,12 +31,13 @@ inline int32_t sum_i32x4(v128_t v) {
 }
 
 // Wasm has no prefetch instruction; a byte load stands in for one. With
-// kTouchLongRows, a GEMV over rows of more than 1024 columns (out_proj) loads
-// one byte of every cache line of the next group of rows while it computes
-// a group (16 R bytes per half-block, so the whole group by the end). Without it that GEMV ran 25% below its
-// in-cache speed under Node 20 (relaxed, 1 thread: 55-59 against 41-43 us
-// per 255M out_proj). Short rows stream at the in-cache speed already, and
-// the extra load made them 5-8% slower.
+// kTouchLongRows, a GEMV over rows of more than 1024 columns (255M out_proj;
+// 1B in_proj and out_proj) loads one byte of every cache line of the next
+// group of rows while it computes a group: 16 R bytes per half-block, the
+// whole next group by the end. Without it, those GEMVs streamed 15-25% below
+// their in-cache speed under Node 20 (relaxed, 1 thread: 55-59 against 41-43
+// us per 255M out_proj in decode). Short rows stream at the in-cache speed
+// already, and the extra load made them 5-8% slower.
 inline void touch(const uint8_t* p) { (void)*reinterpret_cast<const volatile uint8_t*>(p); }
 
 #if defined(BITMAMBA_WASM_RELAXED)
@@ -212,7 +213,7 @@ struct WidenedI16 {
   static constexpr const char* kIsa = "simd128";
   static constexpr int kGemvRows = 3;  // rows per pass of the GEMV: they share the activation loads
   static constexpr int kGemvRowsLong = 3;
-  // Touching ahead made no difference that stood out of the noise here.
+  // Off: touching ahead made no difference that stood out of the noise.
   static constexpr bool kTouchLongRows = false;
   using Acts = ActsI16;
 
