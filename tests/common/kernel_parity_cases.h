@@ -103,13 +103,51 @@ inline std::string rmsnorm_diff(const Table& ref, const Table& opt, const float*
   return at == size ? std::string() : "first difference at " + std::to_string(at);
 }
 
+// The inputs of conv_ssm_step that a step only reads, for `heads` heads of
+// head_dim channels, zero-filled: each harness draws them its own way.
+struct ConvSsmInputs {
+  int channels, head_dim;
+  std::vector<float> z, xin, conv_w, conv_b, D;       // [channels]; conv_w [4, channels]
+  std::vector<float> head_B, head_C, head_d, head_g;  // [heads]
+
+  ConvSsmInputs(int heads, int head_dim_)
+      : channels(heads * head_dim_),
+        head_dim(head_dim_),
+        z(static_cast<size_t>(channels)),
+        xin(static_cast<size_t>(channels)),
+        conv_w(4 * static_cast<size_t>(channels)),
+        conv_b(static_cast<size_t>(channels)),
+        D(static_cast<size_t>(channels)),
+        head_B(static_cast<size_t>(heads)),
+        head_C(static_cast<size_t>(heads)),
+        head_d(static_cast<size_t>(heads)),
+        head_g(static_cast<size_t>(heads)) {}
+
+  // The state and y pointers are left null.
+  ConvSsmArgs args() const {
+    ConvSsmArgs a{};
+    a.channels = channels;
+    a.head_dim = head_dim;
+    a.z = z.data();
+    a.xin = xin.data();
+    a.conv_w = conv_w.data();
+    a.conv_b = conv_b.data();
+    a.D = D.data();
+    a.head_B = head_B.data();
+    a.head_C = head_C.data();
+    a.head_d = head_d.data();
+    a.head_g = head_g.data();
+    return a;
+  }
+};
+
 // `steps` tokens of conv_ssm_step from the same states, conv [3, channels]
 // and ssm [channels]; y, conv and ssm are compared after each step. Each
 // table gets its own copies of the states and its own y (channels + 1
-// floats prefilled with -5, the last must keep it): a's state and y
-// pointers are not used.
-inline std::string conv_ssm_diff(const Table& ref, const Table& opt, ConvSsmArgs a, const std::vector<float>& conv,
-                                 const std::vector<float>& ssm, int steps) {
+// floats prefilled with -5, the last must keep it).
+inline std::string conv_ssm_diff(const Table& ref, const Table& opt, const ConvSsmInputs& in,
+                                 const std::vector<float>& conv, const std::vector<float>& ssm, int steps) {
+  ConvSsmArgs a = in.args();
   const size_t channels = static_cast<size_t>(a.channels);
   std::vector<float> conv_ref = conv, ssm_ref = ssm, y_ref(channels + 1, -5.0f);
   std::vector<float> conv_opt = conv, ssm_opt = ssm, y_opt(channels + 1, -5.0f);

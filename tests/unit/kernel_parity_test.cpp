@@ -189,34 +189,22 @@ TEST_P(KernelParity, ConvSsmStep) {
     const int E = heads * head_dim;
     // Mostly moderate values; some iterations push exp into its clamps.
     const float spread = iter % 5 == 0 ? 60.0f : 3.0f;
-    std::vector<float> z(E), xin(E), w(4 * E), b(E), D(E), hB(heads), hC(heads), hd(heads), hg(heads);
-    for (float* v : {z.data(), xin.data(), b.data()})
+    parity::ConvSsmInputs in(heads, head_dim);
+    for (float* v : {in.z.data(), in.xin.data(), in.conv_b.data()})
       for (int i = 0; i < E; ++i) v[i] = normal(spread);
-    for (float& v : w) v = normal(0.5f);
-    for (float& v : D) v = normal(1.0f);
+    for (float& v : in.conv_w) v = normal(0.5f);
+    for (float& v : in.D) v = normal(1.0f);
     for (int h = 0; h < heads; ++h) {
-      hB[h] = normal(1.0f);
-      hC[h] = normal(1.0f);
-      hd[h] = std::fabs(normal(1.0f));
-      hg[h] = static_cast<float>(rng_() % 1000) / 1000.0f;
+      in.head_B[h] = normal(1.0f);
+      in.head_C[h] = normal(1.0f);
+      in.head_d[h] = std::fabs(normal(1.0f));
+      in.head_g[h] = static_cast<float>(rng_() % 1000) / 1000.0f;
     }
     std::vector<float> conv(3 * E), ssm(E);
     for (float& v : conv) v = normal(spread);
     for (float& v : ssm) v = normal(2.0f);
-    ConvSsmArgs a{};
-    a.channels = E;
-    a.head_dim = head_dim;
-    a.z = z.data();
-    a.xin = xin.data();
-    a.conv_w = w.data();
-    a.conv_b = b.data();
-    a.D = D.data();
-    a.head_B = hB.data();
-    a.head_C = hC.data();
-    a.head_d = hd.data();
-    a.head_g = hg.data();
     // Several steps, so the states carry over.
-    ASSERT_EQ(parity::conv_ssm_diff(ref(), *table_, a, conv, ssm, 3), "") << "E " << E << " head_dim " << head_dim;
+    ASSERT_EQ(parity::conv_ssm_diff(ref(), *table_, in, conv, ssm, 3), "") << "E " << E << " head_dim " << head_dim;
   }
 }
 

@@ -126,27 +126,20 @@ void test_conv_ssm(const Table& simd, Rng& rng, int heads, int head_dim, float m
     for (float& f : v) f = rng.normal() * m;
     return v;
   };
-  const std::vector<float> z = randv(E, magnitude), xin = randv(E, magnitude), w = randv(4 * E, 0.5f),
-                           b = randv(E, 0.1f), D = randv(E, 1.0f), hB = randv(heads, 1.0f), hC = randv(heads, 1.0f);
-  std::vector<float> hd(heads), hg(heads);
+  parity::ConvSsmInputs in(heads, head_dim);
+  in.z = randv(E, magnitude);
+  in.xin = randv(E, magnitude);
+  in.conv_w = randv(4 * E, 0.5f);
+  in.conv_b = randv(E, 0.1f);
+  in.D = randv(E, 1.0f);
+  in.head_B = randv(heads, 1.0f);
+  in.head_C = randv(heads, 1.0f);
   for (int h = 0; h < heads; ++h) {
-    hd[h] = rng.uniform() * 0.1f;
-    hg[h] = rng.uniform();
+    in.head_d[h] = rng.uniform() * 0.1f;
+    in.head_g[h] = rng.uniform();
   }
   const std::vector<float> conv0 = randv(3 * E, magnitude), ssm0 = randv(E, 1.0f);
-  ConvSsmArgs a{};
-  a.channels = E;
-  a.head_dim = head_dim;
-  a.z = z.data();
-  a.xin = xin.data();
-  a.conv_w = w.data();
-  a.conv_b = b.data();
-  a.D = D.data();
-  a.head_B = hB.data();
-  a.head_C = hC.data();
-  a.head_d = hd.data();
-  a.head_g = hg.data();
-  check(parity::conv_ssm_diff(ref, simd, a, conv0, ssm0, 3).empty(),
+  check(parity::conv_ssm_diff(ref, simd, in, conv0, ssm0, 3).empty(),
         shape("conv_ssm_step", heads, head_dim) + " magnitude " + std::to_string(magnitude));
 }
 
