@@ -83,13 +83,6 @@ export async function lookupCached(url) {
   return entry;
 }
 
-/**
- * Reads a cached model into memory the caller owns.
- * @param {object} entry from lookupCached
- * @param {() => Uint8Array} target a fresh view of the destination (entry.size bytes)
- * @param {(loaded: number) => void} onProgress
- * @param {AbortSignal} signal
- */
 // One turn of the event loop, so that queued messages (an abort) run. Not
 // setTimeout(0): nested timers are clamped to 4 ms, 30 of them per load.
 function yieldToMessages() {
@@ -103,6 +96,13 @@ function yieldToMessages() {
   });
 }
 
+/**
+ * Reads a cached model into memory the caller owns.
+ * @param {object} entry from lookupCached
+ * @param {() => Uint8Array} target a fresh view of the destination (entry.size bytes)
+ * @param {(loaded: number) => void} onProgress
+ * @param {AbortSignal} signal
+ */
 export async function readCached(entry, target, onProgress, signal) {
   const dir = await modelDir(false);
   const handle = await dir.getFileHandle(entry.file);
