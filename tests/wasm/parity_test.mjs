@@ -72,6 +72,7 @@ function check(o) {
   const wasm = (args) => [o.runner, ['--variant', o.variant, ...args]];
   const tables = TABLES[o.variant];
   if (!tables) throw new Error(`unknown variant ${o.variant}`);
+  const configs = tables.flatMap((t) => [[t, '1'], [t, '2']]);  // [isa, threads]
   let passed = 0;
   let failed = 0;
   const report = (ok, label, detail = '') => {
@@ -96,7 +97,7 @@ function check(o) {
     attempt(`${name} logits`, () => {
       run(o.bitmamba, ['logits', model, '--tokens', tokens, '--out', nativeOut], 'native logits');
       const want = fs.readFileSync(nativeOut);
-      for (const [isa, threads] of tables.flatMap((t) => [[t, '1'], [t, '2']])) {
+      for (const [isa, threads] of configs) {
         const out = path.join(o.workdir, `${name}.${isa}.t${threads}.f32`);
         const [cmd, args] = wasm(['logits', model, '--tokens', tokens, '--out', out, '--threads', threads, '--isa', isa]);
         run(cmd, args, 'wasm logits');
@@ -123,7 +124,7 @@ function check(o) {
       attempt(label, () => {
         const args = ['run', model, '--tokens', prompt, '--max-tokens', String(RUN_TOKENS), '--json', ...s];
         const want = JSON.parse(run(o.bitmamba, args, 'native run')).tokens;
-        for (const [isa, threads] of tables.flatMap((t) => [[t, '1'], [t, '2']])) {
+        for (const [isa, threads] of configs) {
           const [cmd, wargs] = wasm([...args, '--threads', threads, '--isa', isa]);
           const got = JSON.parse(run(cmd, wargs, 'wasm run')).tokens;
           const k = got.findIndex((t, i) => t !== want[i]);
