@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 
-echo "== native release: unit, golden, tokenizer, wasm parity and browser tests"
+echo "== native release: unit, golden, tokenizer, wasm parity and browser tests (three engines)"
 ctest --test-dir build/release --output-on-failure -j2
 
 echo "== ASan + UBSan"
