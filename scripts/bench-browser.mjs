@@ -137,7 +137,7 @@ function printOne(result) {
   const n = result.native;
   console.log(`== ${result.engine}`);
   console.log(`model          ${path.relative(ROOT, o.model)} (${(result.fileBytes / MiB).toFixed(1)} MiB)`);
-  console.log(`browser        ${result.engine} headless, ${result.variant} (${result.isa}), ${result.threads} thread(s), ${result.crossOriginIsolated ? 'cross-origin isolated' : 'not isolated'}`);
+  console.log(`browser        ${result.engine}, ${result.variant} (${result.isa}), ${result.threads} thread(s), ${result.crossOriginIsolated ? 'cross-origin isolated' : 'not isolated'}`);
   console.log(`load, network  ${f(result.loadNetworkMs, 0)} ms (engine ${f(result.loadNetworkTimings.engineMs, 0)}, download ${f(result.loadNetworkTimings.readMs, 0)}, prepare ${f(result.loadNetworkTimings.parseMs, 0)}; localhost)`);
   console.log(`load, cache    ${result.loadCacheMs == null ? 'no cache in this browser' : `${f(result.loadCacheMs, 0)} ms (engine ${f(result.loadCacheTimings.engineMs, 0)}, read ${f(result.loadCacheTimings.readMs, 0)}, prepare ${f(result.loadCacheTimings.parseMs, 0)})`}`);
   console.log(`prefill        ${f(result.prefillTokensPerSecond)} tok/s (${result.promptTokens} tokens)${n ? `, ${ratio(result.prefillTokensPerSecond, n.prefill_tok_s)} native` : ''}`);
