@@ -196,17 +196,23 @@ async function runChecks(browser) {
   }
 }
 
+// A page that stopped making progress (as opposed to one that reported a failure).
+class PageHung extends Error {}
+
 // The demo page through its own controls: load the demo model, generate,
 // compare with the CLI, and read what it says about reduced modes.
 async function checkDemo(browser) {
   await browser.goto(origin);
-  const poll = async (expression, what, ms = 120000) => {
+  const poll = async (expression, what, ms = 60000) => {
     const end = Date.now() + ms;
     while (Date.now() < end) {
       if (await browser.evaluate(expression)) return;
       await sleep(250);
     }
-    throw new Error(`${what} did not happen in ${ms / 1000} s`);
+    const shows = await browser.evaluate(`({ status: document.getElementById('model-status').textContent,
+      progress: document.getElementById('progress').hidden ? null : document.getElementById('progress').textContent,
+      error: window.bitmambaDemo && window.bitmambaDemo.lastError })`).catch((e) => e.message);
+    throw new PageHung(`${what} did not happen in ${ms / 1000} s; the page shows ${JSON.stringify(shows)}`);
   };
   await poll('window.bitmambaDemo && window.bitmambaDemo.state === "idle"', 'the demo page starting');
   await browser.evaluate(`(() => {
@@ -234,6 +240,19 @@ async function checkDemo(browser) {
   return `${run.tokens.length} tokens equal the CLI's; ${note ? `it says "${note}"` : 'no reduced mode'}; screenshot ${path.relative(ROOT, shot)}`;
 }
 
+// Runs a page check again if it hung, at most MAX_RETRIES times, logged; a
+// check that failed is never retried.
+async function retryIfHung(what, run) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await run();
+    } catch (e) {
+      if (!(e instanceof PageHung) || attempt === MAX_RETRIES) throw e;
+      console.log(`retry: ${engine} ${what} hung (${e.message}); visiting it again`);
+    }
+  }
+}
+
 const started = Date.now();
 let browser = null;
 try {
@@ -252,7 +271,7 @@ try {
   await sleep(300);  // reports are sent after the violation
   report('no_csp_report', cspReports.length === 0, cspReports.join(' | ') || 'no CSP violation reported by the page or its workers');
   try {
-    report('demo_page', true, await checkDemo(browser));
+    report('demo_page', true, await retryIfHung('demo page', () => checkDemo(browser)));
   } catch (e) {
     report('demo_page', false, e.message);
   }
