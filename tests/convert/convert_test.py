@@ -215,6 +215,8 @@ def error_cases():
          "extension type 3"),
         ("garbage", lambda p: write_bytes(p, b"\xc1" + bytes(range(200))), "not a msgpack file"),
         ("truncated", lambda p: write_truncated(p), "not a msgpack file"),
+        ("trailing bytes", lambda p: write_bytes(p, msgpack_bytes({"params": {}}) + b"\0"),
+         "trailing bytes after the checkpoint at byte 9"),  # 0x81, fixstr "params", 0x80
         ("empty file", lambda p: write_bytes(p, b""), "the file is empty"),
         ("not a map", lambda p: write_bytes(p, msgpack_bytes([1, 2, 3])), "not a map of parameters"),
         ("short array data", lambda p: write_bytes(p, msgpack_bytes(
