@@ -2,14 +2,14 @@
 # Installs what a fresh Debian 12 machine lacks to build and test everything:
 # the native toolchain and test libraries, Emscripten (+ clang-16 for the
 # relaxed-SIMD kernels), Chromium for the browser tests, NumPy for the
-# reference, Unicode data for the tokenizer tables, and the npm packages.
+# reference, msgpack for the checkpoint converter, Unicode data for the tokenizer tables, and the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
   cmake ninja-build g++ pkg-config
   googletest libgtest-dev libbenchmark-dev
-  python3 python3-numpy unicode-data
+  python3 python3-numpy python3-msgpack unicode-data
   nodejs npm
   emscripten clang-16 lld-16
   chromium
