@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks to build and test everything:
 # the native toolchain and test libraries, Emscripten (+ clang-16 for the
-# relaxed-SIMD kernels), Chromium for the browser tests, NumPy for the
-# reference, Unicode data for the tokenizer tables, and the npm packages.
+# relaxed-SIMD kernels, and its libFuzzer runtime for the fuzz targets),
+# Chromium for the browser tests, NumPy for the reference, Unicode data for
+# the tokenizer tables, and the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,7 @@ packages=(
   googletest libgtest-dev libbenchmark-dev
   python3 python3-numpy unicode-data
   nodejs npm
-  emscripten clang-16 lld-16
+  emscripten clang-16 lld-16 libclang-rt-16-dev
   chromium
   valgrind
 )
