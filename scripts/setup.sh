@@ -33,7 +33,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -d node_modules/gpt-3-encoder ] || [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules ]; then
+if [ ! -d node_modules/gpt-3-encoder ] || [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/fast-check ] || [ package-lock.json -nt node_modules ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
