@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks to build and test everything:
 # the native toolchain and test libraries, Emscripten (+ clang-16 for the
-# relaxed-SIMD kernels), Chromium for the browser tests, NumPy for the
-# reference, msgpack for the checkpoint converter, Unicode data for the tokenizer tables, and the npm packages.
+# relaxed-SIMD kernels, and its libFuzzer runtime for the fuzz targets),
+# Chromium for the browser tests, NumPy for the reference, msgpack for the
+# checkpoint converter, Unicode data for the tokenizer tables, and the npm
+# packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +13,7 @@ packages=(
   googletest libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-msgpack unicode-data
   nodejs npm
-  emscripten clang-16 lld-16
+  emscripten clang-16 lld-16 libclang-rt-16-dev
   chromium
   valgrind
 )
@@ -32,7 +34,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -d node_modules/gpt-3-encoder ] || [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules ]; then
+if [ ! -d node_modules/gpt-3-encoder ] || [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/fast-check ] || [ package-lock.json -nt node_modules ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
