@@ -4,12 +4,14 @@
 // (the limits are read from core/model_file.h, not from bit2.js); and the
 // size it announces is the size of the file the native model maker writes.
 //
-//   node bit2_header_fuzz.mjs --bitmamba CLI --workdir DIR [--runs N] [--seed S]
+//   node bit2_header_fuzz.mjs --bitmamba CLI --workdir DIR [--runs N | --seconds S] [--seed S]
+// --seconds splits S seconds between the three random-input properties
+// (scripts/fuzz.sh); --runs (default 20,000) runs each that many times.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 
@@ -22,8 +24,20 @@ const arg = (name, fallback) => {
   return i > 0 ? process.argv[i + 1] : fallback;
 };
 const RUNS = Number(arg('runs', 20000));
+const SECONDS = Number(arg('seconds', 0));
 const SEED = Number(arg('seed', 20260));
-const params = { numRuns: RUNS, seed: SEED };
+const params = SECONDS > 0
+  ? { numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: (SECONDS * 1000) / 3, markInterruptAsFailure: false, seed: SEED }
+  : { numRuns: RUNS, seed: SEED };
+
+// fc.assert, counting the runs for the summary printed at the end.
+let totalRuns = 0;
+function check(property) {
+  const details = fc.check(property, params);
+  totalRuns += details.numRuns;
+  if (details.failed) throw new Error(fc.defaultReportMessage(details));
+}
+after(() => console.log(`# ${totalRuns} random inputs, seed ${SEED}`));
 
 // The engine's header limits, from its source: `constexpr int32_t kMaxVocab = 1 << 20;`.
 const source = fs.readFileSync(path.join(ROOT, 'core', 'model_file.h'), 'utf8');
@@ -67,20 +81,20 @@ const int32 = fc.oneof(
 const shape = fc.record({ vocab: int32, dModel: int32, layers: int32, heads: int32 });
 
 test('any bytes: a header or a typed error, never another exception', () => {
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => { read(bytes); }), params);
+  check(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => { read(bytes); }));
 });
 
 test('any bytes after the magic number: the same', () => {
-  fc.assert(fc.property(fc.uint8Array({ minLength: 16, maxLength: 40 }), (rest) => {
+  check(fc.property(fc.uint8Array({ minLength: 16, maxLength: 40 }), (rest) => {
     const bytes = new Uint8Array(4 + rest.length);
     new DataView(bytes.buffer).setInt32(0, BIT2_MAGIC, true);
     bytes.set(rest, 4);
     read(bytes);
-  }), params);
+  }));
 });
 
 test('accepts exactly the shapes the engine accepts, with an exact size', () => {
-  fc.assert(fc.property(shape, fc.uint8Array({ maxLength: 8 }), (s, tail) => {
+  check(fc.property(shape, fc.uint8Array({ maxLength: 8 }), (s, tail) => {
     const got = read(header(s, tail));
     if (!engineAccepts(s)) {
       assert.equal(got, 'corrupt_model', `accepted ${JSON.stringify(s)}`);
@@ -89,7 +103,7 @@ test('accepts exactly the shapes the engine accepts, with an exact size', () => 
     assert.equal(typeof got, 'object', `refused ${JSON.stringify(s)}: ${got}`);
     assert.deepEqual([got.vocabSize, got.dModel, got.nLayers, got.nHeads], [s.vocab, s.dModel, s.layers, s.heads]);
     assert.ok(Number.isSafeInteger(got.fileBytes) && got.fileBytes > 20, `fileBytes ${got.fileBytes}`);
-  }), params);
+  }));
 });
 
 test('the announced size is the size of the file the model maker writes', () => {
