@@ -1,5 +1,6 @@
 // A session: one context's state and scratch, and the forward pass of
 // DESIGN.md §3 over a chunk of tokens (T = 1 for decode, more for prefill).
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -276,15 +277,26 @@ Status Session::restore(const uint8_t* data, size_t size) {
   uint32_t has_logits;
   get(p, &position, 1);
   get(p, &has_logits, 1);
+  if (has_logits > 1)
+    return make_error(ErrorCode::kBadState, "snapshot's has_logits is " + std::to_string(has_logits) + ", not 0 or 1");
   Buffers& b = *buf_;
   std::vector<float> planes(b.conv.size());
   get(p, planes.data(), planes.size());
+  const uint8_t* ssm = p;
+  p += b.ssm.size() * sizeof(float);
+  std::vector<uint64_t> seen(b.seen.size());
+  get(p, seen.data(), seen.size());
+  // The sampler reads the seen set as ids: none may lie past the vocabulary.
+  const int spare = static_cast<int>(seen.size() * 64 - static_cast<size_t>(info.vocab_size));
+  if (spare > 0 && seen.back() >> (64 - spare) != 0)
+    return make_error(ErrorCode::kBadState, "snapshot's seen-token set holds ids outside the vocabulary");
+
   const size_t E = static_cast<size_t>(info.d_inner);
   for (size_t l = 0; l < static_cast<size_t>(info.n_layers); ++l)
     for (size_t plane = 0; plane < 3; ++plane)
       for (size_t c = 0; c < E; ++c) b.conv[conv_offset_heads(info, l, plane, c)] = planes[(l * 3 + plane) * E + c];
-  get(p, b.ssm.data(), b.ssm.size());
-  get(p, b.seen.data(), b.seen.size());
+  get(ssm, b.ssm.data(), b.ssm.size());
+  std::copy(seen.begin(), seen.end(), b.seen.begin());
   get(p, b.logits.data(), b.logits.size());
   position_ = position;
   has_logits_ = has_logits != 0;

@@ -28,10 +28,12 @@ inline float sum_squares_scalar(const float* x, int n) {
 
 inline float rms_inverse(float sumsq, int n) { return 1.0f / std::sqrt(sumsq / static_cast<float>(n) + 1e-6f); }
 
-// roundf (half away from zero) then clamp to int8.
+// roundf (half away from zero) then clamp to int8. NaN (activations that
+// overflowed) becomes 127, as the AVX2 (min_ps) and wasm (pmin) clamps give
+// it: a cast of NaN to int8 would be undefined.
 inline int8_t quantize_round(float v) {
   float r = std::round(v);
-  r = r > 127.0f ? 127.0f : r;
+  r = !(r <= 127.0f) ? 127.0f : r;
   r = r < -128.0f ? -128.0f : r;
   return static_cast<int8_t>(r);
 }

@@ -8,6 +8,7 @@
 #include <emscripten/bind.h>
 #include <emscripten/heap.h>
 #include <emscripten/val.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -60,6 +61,10 @@ double buffer_alloc(double size) {
 }
 
 void buffer_free(double ptr) { std::free(reinterpret_cast<void*>(static_cast<uintptr_t>(ptr))); }
+
+// Bytes malloc has handed out and not yet had back: wasm memory never
+// shrinks, so this is what shows a leak (the soak test watches it).
+double heap_in_use() { return static_cast<double>(mallinfo().uordblks); }
 
 class WasmModel {
  public:
@@ -194,6 +199,7 @@ EMSCRIPTEN_BINDINGS(bitmamba) {
   using namespace bitmamba;
   function("bufferAlloc", &buffer_alloc);
   function("bufferFree", &buffer_free);
+  function("heapInUse", &heap_in_use);
   function("tokenize", &tokenize);
   function("detokenize", &detokenize);
   class_<WasmModel>("Model")

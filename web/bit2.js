@@ -31,11 +31,13 @@ export function parseBit2Header(bytes) {
   }
   const [vocabSize, dModel, nLayers, nHeads] = [4, 8, 12, 16].map((o) => view.getInt32(o, true));
   const bad = (what) => new BitMambaError('corrupt_model', `Corrupt model header: ${what}.`);
-  // Generous limits: they only keep the size arithmetic exact (< 2^53).
-  if (!(vocabSize > 0 && vocabSize <= 1 << 22)) throw bad(`vocab_size ${vocabSize}`);
-  if (!(dModel > 0 && dModel <= 1 << 16)) throw bad(`d_model ${dModel}`);
+  // The engine's limits (core/model_file.h), so that a header refused here is
+  // one the engine would refuse; they also keep the size arithmetic exact.
+  if (!(vocabSize > 0 && vocabSize <= 1 << 20)) throw bad(`vocab_size ${vocabSize}`);
+  if (!(dModel > 0 && dModel <= 1 << 14)) throw bad(`d_model ${dModel}`);
   if (!(nLayers > 0 && nLayers <= 1 << 10)) throw bad(`n_layers ${nLayers}`);
-  if (!(nHeads > 0 && (2 * dModel) % nHeads === 0)) throw bad(`n_heads ${nHeads} does not divide d_inner ${2 * dModel}`);
+  if (!(nHeads > 0 && nHeads <= 1 << 14)) throw bad(`n_heads ${nHeads}`);
+  if ((2 * dModel) % nHeads !== 0) throw bad(`n_heads ${nHeads} does not divide d_inner ${2 * dModel}`);
 
   const D = dModel, E = 2 * dModel, H = nHeads;
   const layer =

@@ -219,6 +219,11 @@ class Engine {
     return this.M.wasmMemory.buffer.byteLength;
   }
 
+  /** Bytes of the heap in use by malloc now: the heap is flat if this is. */
+  heapInUse() {
+    return this.M.heapInUse();
+  }
+
   /**
    * Parses and repacks the model in `buf` in place. On success the model owns the buffer; on error
    * it stays the caller's (free it, or try again).

@@ -73,6 +73,33 @@ TEST(Session, RestoreRejectsForeignSnapshots) {
   EXPECT_EQ(a.position(), 2u);  // untouched by the failed restores
 }
 
+// Snapshots of the right size and shape but with impossible contents (found
+// by the session_restore fuzzer): a has_logits flag other than 0/1, and a
+// seen-token set with ids past the vocabulary, which the sampler would read.
+TEST(Session, RestoreRejectsImpossibleContents) {
+  auto t = load_test_model(300, 64, 1, 4);  // 300 ids: 5 words, 20 spare bits
+  Session a(*t.model);
+  ASSERT_TRUE(a.feed(std::vector<int32_t>{1, 299}.data(), 2).ok());
+  const std::vector<uint8_t> good = a.snapshot();
+  const size_t has_logits_at = 8 + 16 + 8;
+  const size_t seen_end = good.size() - 300 * sizeof(float);
+
+  std::vector<uint8_t> bad = good;
+  bad[has_logits_at] = 2;
+  Status st = a.restore(bad.data(), bad.size());
+  EXPECT_EQ(st.code, ErrorCode::kBadState);
+  EXPECT_NE(st.message.find("has_logits"), std::string::npos) << st.message;
+
+  bad = good;
+  bad[seen_end - 1] |= 0x80;  // id 319
+  st = a.restore(bad.data(), bad.size());
+  EXPECT_EQ(st.code, ErrorCode::kBadState);
+  EXPECT_NE(st.message.find("outside the vocabulary"), std::string::npos) << st.message;
+
+  EXPECT_EQ(a.snapshot(), good);  // untouched by the failed restores
+  ASSERT_TRUE(a.restore(good.data(), good.size()).ok());
+}
+
 TEST(Session, ResetStartsOver) {
   auto t = load_test_model(300, 64, 2, 4);
   Session a(*t.model), fresh(*t.model);
