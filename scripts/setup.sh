@@ -2,9 +2,11 @@
 # Installs what a fresh Debian 12 machine lacks to build and test everything:
 # the native toolchain and test libraries, Emscripten (+ clang-16 for the
 # relaxed-SIMD kernels, and its libFuzzer runtime for the fuzz targets),
-# Chromium for the browser tests, NumPy for the reference, msgpack for the
-# checkpoint converter, Unicode data for the tokenizer tables, and the npm
-# packages.
+# the three browser engines of the browser tests (Chromium, Firefox ESR,
+# WebKitGTK's MiniBrowser with its WebDriver and a virtual X server for it),
+# NumPy for the reference, msgpack for the checkpoint converter, Unicode data
+# for the tokenizer tables, and the npm packages (playwright-core and ws
+# drive the browsers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +16,7 @@ packages=(
   python3 python3-numpy python3-msgpack unicode-data
   nodejs npm
   emscripten clang-16 lld-16 libclang-rt-16-dev
-  chromium
+  chromium firefox-esr webkit2gtk-driver xvfb
   valgrind
 )
 missing=()
@@ -34,7 +36,8 @@ if ((${#missing[@]})); then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -d node_modules/gpt-3-encoder ] || [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/fast-check ] || [ package-lock.json -nt node_modules ]; then
+if [ ! -d node_modules/gpt-3-encoder ] || [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/fast-check ] ||
+  [ ! -d node_modules/ws ] || [ package-lock.json -nt node_modules ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine and runs every test: native (release), the same
 # suite under ASan + UBSan, the wasm builds under Node, the browser tests
-# in Chromium, and each fuzz target for 20 s. The README's test command.
+# in Chromium, Firefox ESR and WebKitGTK, and each fuzz target for 20 s.
+# The README's test command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 
-echo "== native release: unit, golden, tokenizer, wasm parity and browser tests"
+echo "== native release: unit, golden, tokenizer, wasm parity and browser tests (three engines)"
 ctest --test-dir build/release --output-on-failure -j2
 
 echo "== ASan + UBSan"

@@ -147,8 +147,29 @@ function describeCache(cache) {
     case 'skipped': return cache.reason === 'quota'
       ? `not stored: not enough storage space${cache.free != null ? ` (${formatBytes(Math.max(0, cache.free))} free)` : ''}`
       : `not stored (${cache.message ?? cache.reason})`;
-    default: return cache.reason === 'disabled' ? 'not stored (off)' : '';
+    default:
+      if (cache.reason === 'disabled') return 'not stored (off)';
+      return cache.reason === 'unsupported' ? 'not stored: this browser cannot keep models' : '';
   }
+}
+
+// In plain words, what this browser lacks and what it costs; empty when nothing.
+function degradedText(info) {
+  const lines = [];
+  if (info.cache.reason === 'unsupported') lines.push('This browser cannot keep the model; it downloads each visit.');
+  if (info.threads === 1 && info.threadsRequested > 1 && self.crossOriginIsolated === true) {
+    lines.push(`It runs on one thread: ${info.threadsReason.replace(/, so one thread$/, '')}.`);
+  }
+  if (info.variant === 'simd128' && info.variantReason !== 'chosen by the variant option') {
+    lines.push('This browser has no relaxed SIMD, so a slower engine build runs.');
+  }
+  return lines.join(' ');
+}
+
+function renderDegraded(info) {
+  const text = info ? degradedText(info) : '';
+  $('degraded-text').textContent = text;
+  $('degraded-note').hidden = text === '';
 }
 
 function renderModelStatus(info, label, ms) {
@@ -160,6 +181,7 @@ function renderModelStatus(info, label, ms) {
   status.append(name, ` · ${info.nLayers} layers · d_model ${info.dModel} · ${formatBytes(info.fileBytes)} · loaded in ${(ms / 1000).toFixed(1)} s`);
   const cacheText = describeCache(info.cache);
   if (cacheText) status.append(` · ${cacheText}`);
+  renderDegraded(info);
   for (const tag of [info.variant === 'relaxed' ? 'relaxed SIMD' : 'SIMD128', `${info.threads} thread${info.threads === 1 ? '' : 's'}`]) {
     const span = document.createElement('span');
     span.className = 'tag';

@@ -68,7 +68,9 @@ export interface ModelInfo {
   /** Kernel table in use, e.g. 'wasm_simd128'. */
   isa: string;
   variant: 'simd128' | 'relaxed';
-  /** Threads in use (1 unless cross-origin isolated). */
+  /** Why that variant, e.g. 'this browser has no relaxed SIMD, so the simd128 build'. */
+  variantReason: string;
+  /** Threads in use: 1 unless shared memory can be posted to workers and Atomics.wait works there. */
   threads: number;
   threadsRequested: number;
   /** Why that many threads. */

@@ -104,6 +104,20 @@ class WorkerClient {
   }
 }
 
+// A shared stop flag where a SharedArrayBuffer can be made and posted (a
+// browser may be cross-origin isolated and still have no such global, as
+// WebKitGTK); null elsewhere, and the abort message stops the run.
+function sharedStopFlag() {
+  if (typeof SharedArrayBuffer !== 'function') return null;
+  try {
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    new MessageChannel().port1.postMessage(flag);
+    return flag;
+  } catch {
+    return null;
+  }
+}
+
 function toInt32(tokens) {
   return tokens instanceof Int32Array ? tokens.slice() : Int32Array.from(tokens);
 }
@@ -121,8 +135,9 @@ class Generation {
     this.stopRequestedAt = null;
     const { signal, ...rest } = options;
     // Where memory can be shared, Stop is a flag the worker reads before
-    // each token: no message has to reach it first.
-    this.stopFlag = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
+    // each token: no message has to reach it first. Elsewhere the abort
+    // message alone stops the run.
+    this.stopFlag = sharedStopFlag();
     signal?.addEventListener('abort', () => { if (this.stopFlag) Atomics.store(this.stopFlag, 0, 1); }, { once: true });
     const args = {
       input: typeof input === 'string' ? input : { tokens: toInt32(input.tokens) },
@@ -329,22 +344,32 @@ export const BitMamba = {
     }
   },
 
+  // The cache calls never fail: where the browser has no usable storage
+  // there is nothing cached, so the list is empty and removing is a no-op.
+
   /** Removes every cached model of this origin. */
   async clearCache() {
-    await clearModelCache();
+    await clearModelCache().catch(() => {});
   },
 
-  /** The cached models: [{url, size, sha256, storedAt}]. */
+  /** The cached models: [{url, size, sha256, storedAt}]; empty where storage is unavailable. */
   async cachedModels() {
-    return (await listCached()).map(({ url, size, sha256, storedAt }) => ({ url, size, sha256, storedAt }));
+    const entries = await listCached().catch(() => []);
+    return entries.map(({ url, size, sha256, storedAt }) => ({ url, size, sha256, storedAt }));
   },
 
   /** Removes the cached copy of one URL. */
   async removeCached(url) {
-    await removeCached(new URL(String(url), baseUrl()).href);
+    let href;
+    try {
+      href = new URL(String(url), baseUrl()).href;
+    } catch {
+      throw new BitMambaError('invalid_argument', `removeCached(url): ${String(url)} is not a URL.`);
+    }
+    await removeCached(href).catch(() => {});
   },
 
-  /** Whether threads are possible here: requires cross-origin isolation. */
+  /** Whether the page is cross-origin isolated, which threads need (model.info.threadsReason says if they ran). */
   get crossOriginIsolated() {
     return self.crossOriginIsolated === true;
   },

@@ -13,7 +13,7 @@
 import { BitMambaError, asBitMambaError } from './errors.js';
 import { parseBit2Header, BIT2_HEADER_BYTES } from './bit2.js';
 import { Sha256 } from './sha256.js';
-import { CacheWriter, lookupCached, readCached, removeCached, quotaAllows, cacheSupported } from './model-cache.js';
+import { CacheWriter, lookupCached, readCached, removeCached, quotaAllows, probeCache } from './model-cache.js';
 
 const PROGRESS_INTERVAL_MS = 50;
 // Bytes handed to the hash worker but not hashed yet, at most: a network
@@ -228,8 +228,13 @@ async function drain(reader, sink, signal) {
 /** @returns {Promise<Loaded>} */
 export async function loadFromUrl(engineReady, url, { cache, signal, onProgress }) {
   const absolute = new URL(url, self.location.href).href;
-  let cacheState = { status: 'off', reason: cache ? 'unsupported' : 'disabled' };
-  const useCache = cache && cacheSupported();
+  let cacheState = { status: 'off', reason: 'disabled' };
+  let useCache = false;
+  if (cache) {
+    const probe = await probeCache();
+    useCache = probe.ok;
+    if (!useCache) cacheState = { status: 'off', reason: 'unsupported', message: `this browser cannot keep the model; it downloads each visit (${probe.reason})` };
+  }
 
   if (useCache) {
     const entry = await lookupCached(absolute).catch(() => null);

@@ -26,6 +26,36 @@ export function cacheSupported() {
   return typeof navigator !== 'undefined' && !!navigator.storage && typeof navigator.storage.getDirectory === 'function';
 }
 
+let probed = null;
+
+/**
+ * Whether this worker can keep models: {ok, reason}. Writing the cache needs
+ * a sync access handle on an OPFS file and navigator.storage.estimate() for
+ * the quota; a browser may list the methods and still refuse (WebKitGTK's
+ * MiniBrowser answers UnknownError), so a probe file is opened for real.
+ */
+export function probeCache() {
+  probed ??= (async () => {
+    if (!cacheSupported()) return { ok: false, reason: 'this browser has no Origin Private File System' };
+    if (typeof navigator.storage.estimate !== 'function') return { ok: false, reason: 'this browser has no navigator.storage.estimate' };
+    const name = `probe-${crypto.randomUUID()}`;
+    let dir = null;
+    try {
+      dir = await modelDir(true);
+      const handle = await dir.getFileHandle(name, { create: true });
+      if (typeof handle.createSyncAccessHandle !== 'function') throw new Error('no sync access handles');
+      (await handle.createSyncAccessHandle()).close();
+      await navigator.storage.estimate();
+      return { ok: true, reason: 'OPFS sync access handles work' };
+    } catch (e) {
+      return { ok: false, reason: `its storage refused a sync access handle (${e && e.name ? e.name : 'Error'}: ${e && e.message ? e.message : e})` };
+    } finally {
+      await dir?.removeEntry(name).catch(() => {});
+    }
+  })();
+  return probed;
+}
+
 async function modelDir(create) {
   const root = await navigator.storage.getDirectory();
   try {

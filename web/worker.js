@@ -53,23 +53,37 @@ function requireModel() {
   if (!model) throw new BitMambaError('disposed', 'No model is loaded in this worker.');
 }
 
-// Several threads need shared wasm memory that can be posted to the
-// engine's pthreads and Atomics.wait in workers; all of it holds only in a
-// cross-origin isolated context. Probe it rather than trust one flag.
+// Several threads need a SharedArrayBuffer that can be made and posted to
+// the engine's pthread workers, and Atomics.wait in a worker (this is one).
+// Each is tried: a browser can be cross-origin isolated and still lack the
+// SharedArrayBuffer global (WebKitGTK), so isolation alone proves nothing;
+// it only explains a failure.
 function threadSupport() {
-  if (!self.crossOriginIsolated) {
-    return { ok: false, reason: 'the page is not cross-origin isolated (no COOP/COEP headers), so one thread' };
-  }
+  const why = (lack) => (self.crossOriginIsolated
+    ? `${lack}, so one thread`
+    : `${lack}: the page is not cross-origin isolated (no COOP/COEP headers), so one thread`);
+  if (typeof SharedArrayBuffer !== 'function') return { ok: false, reason: why('this browser has no SharedArrayBuffer') };
   try {
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-    const cells = new Int32Array(memory.buffer);
+    const cells = new Int32Array(new SharedArrayBuffer(8));
     Atomics.store(cells, 0, 1);
     if (Atomics.wait(cells, 0, 0, 0) !== 'not-equal') throw new Error('Atomics.wait misbehaves');
-    new MessageChannel().port1.postMessage(memory);  // throws where shared memory cannot be posted
-    return { ok: true, reason: 'cross-origin isolated' };
+    new MessageChannel().port1.postMessage(cells.buffer);  // throws where shared memory cannot be posted
+    new MessageChannel().port1.postMessage(new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }));
+    return { ok: true, reason: 'shared memory can be posted and Atomics.wait works in workers' };
   } catch (e) {
-    return { ok: false, reason: `shared memory is not usable (${e.message}), so one thread` };
+    return { ok: false, reason: why(`shared memory is not usable (${e.message})`) };
   }
+}
+// Probed once, before a load may define the SharedArrayBuffer stand-in below.
+const THREAD_SUPPORT = threadSupport();
+
+// Relaxed SIMD when a module using it validates (wasm-engine.js probes it).
+function chooseVariant(requested) {
+  if (requested && requested !== 'auto') return { variant: requested, reason: 'chosen by the variant option' };
+  const variant = wasmModule.detectVariant();
+  if (variant === 'relaxed') return { variant, reason: 'relaxed SIMD validates' };
+  if (variant === 'simd128') return { variant, reason: 'this browser has no relaxed SIMD, so the simd128 build' };
+  return { variant: null, reason: 'no WebAssembly SIMD' };
 }
 
 function defaultThreads() {
@@ -86,11 +100,12 @@ const ops = {
     const t0 = performance.now();
     const onProgress = (p) => emit('progress', p);
     onProgress({ loaded: 0, total: null, phase: 'engine' });
-    const support = threadSupport();
+    const support = THREAD_SUPPORT;
     // Each thread is a pthread worker started with the engine: keep the count sane.
     const requested = Math.max(1, Math.min(64, Math.floor(Number(options.threads ?? defaultThreads())) || 1));
     const threads = support.ok ? requested : 1;
     let variant = null;
+    let variantReason = null;
     let engineMs = 0;
     // The engine starts while the cache is looked up and the request goes
     // out; the loaders wait for it only to allocate the buffer.
@@ -100,16 +115,17 @@ const ops = {
       } catch (e) {
         throw new BitMambaError('unsupported_browser', `Could not start the engine module: ${e.message}`);
       }
-      variant = options.variant && options.variant !== 'auto' ? options.variant : wasmModule.detectVariant();
+      ({ variant, reason: variantReason } = chooseVariant(options.variant));
       if (!variant) {
         throw new BitMambaError('unsupported_browser',
           'This browser lacks WebAssembly SIMD (128-bit), which BitMamba needs. Use a current Chrome, Edge, Firefox or Safari.');
       }
       const wasmBase = options.wasmBase ?? new URL('./dist/', import.meta.url).href;
-      if (!self.crossOriginIsolated && typeof SharedArrayBuffer === 'undefined') {
+      if (typeof SharedArrayBuffer === 'undefined') {
         // Emscripten's pthread glue names SharedArrayBuffer even when it
-        // starts no thread. Outside isolation the constructor is not a
-        // global, though one-thread shared wasm memory still works.
+        // starts no thread. Where the constructor is not a global (outside
+        // isolation, or in WebKitGTK even inside it), one-thread shared wasm
+        // memory still works: its buffer's constructor stands in.
         self.SharedArrayBuffer = new WebAssembly.Memory({ initial: 0, maximum: 0, shared: true }).buffer.constructor;
       }
       try {
@@ -176,7 +192,7 @@ const ops = {
     loadInfo = {
       vocabSize: info.vocabSize, dModel: info.dModel, nLayers: info.nLayers, nHeads: info.nHeads,
       dInner: info.dInner, headDim: info.headDim, fileBytes: info.fileBytes,
-      isa: info.isa, variant: engine.variant ?? variant, threads: info.threads ?? threads,
+      isa: info.isa, variant: engine.variant ?? variant, variantReason, threads: info.threads ?? threads,
       threadsRequested: requested, threadsReason: support.reason,
       crossOriginIsolated: self.crossOriginIsolated === true,
       source: loaded.source, url: loaded.url, sha256: loaded.sha256, cache: { ...loaded.cache },

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// Browser tests: the real demo page (web/) and the wasm build in Chromium,
-// driven by playwright-core, checked against the native CLI.
+// The Chromium-only browser tests: the real demo page (web/) and the wasm
+// build in Chromium, driven by playwright-core, checked against the native
+// CLI, for what needs Chromium's DevTools protocol or file chooser. The checks
+// of every engine are page/checks.js; engines.mjs runs this file after them
+// (ctest browser_chromium).
 //
 //   node tests/browser/run.mjs --cli build/release/cli/bitmamba \
 //        [--dist build/wasm/dist] [--out build/release/tests/browser] \

@@ -1,0 +1,292 @@
+#!/usr/bin/env node
+// The browser checks of page/checks.js in one engine, against the native CLI
+// and the engine table of docs/browser.md, then the demo page in that engine.
+// For Chromium it then runs the Chromium-only tests of run.mjs (quota through
+// DevTools, file chooser, service worker, screenshots).
+//
+//   node tests/browser/engines.mjs --browser chromium|firefox|webkit \
+//        [--cli build/release/cli/bitmamba] [--dist build/wasm/dist] [--out DIR] [--executable PATH]
+//
+// A missing browser fails; only --skip-engine NAME[,NAME] or
+// BITMAMBA_SKIP_ENGINES=NAME[,NAME] skips one (exit 77). Exits 77 without a
+// wasm build, as run.mjs does.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { CONTENT_SECURITY_POLICY, createHandler, startServer } from '../../scripts/serve.mjs';
+import { driverFor } from '../../scripts/drivers/index.mjs';
+import { compareWithTable, readEngineTable } from './engine-table.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..', '..');
+const SKIP = 77;
+// A visit whose page posts nothing for this long hung (Firefox ESR has now
+// and then never started a module worker); it is visited again, at most twice.
+const HANG_MS = 90000;
+const MAX_RETRIES = 2;
+
+function parseArgs(argv) {
+  const o = {
+    browser: null, executable: null, 'skip-engine': process.env.BITMAMBA_SKIP_ENGINES ?? '',
+    cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
+    dist: path.join(ROOT, 'build', 'wasm', 'dist'),
+    out: path.join(ROOT, 'build', 'browser-tests'),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const key = argv[i].replace(/^--/, '');
+    if (!(key in o)) throw new Error(`unknown argument ${argv[i]}`);
+    o[key] = argv[++i];
+  }
+  for (const k of ['cli', 'dist', 'out']) o[k] = path.resolve(o[k]);
+  return o;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const engine = args.browser;
+if (args['skip-engine'].split(',').map((s) => s.trim()).includes(engine)) {
+  console.log(`${engine}: skipped on request (--skip-engine / BITMAMBA_SKIP_ENGINES)`);
+  process.exit(SKIP);
+}
+if (!fs.existsSync(path.join(args.dist, 'bitmamba-simd128.wasm'))) {
+  console.log(`browser tests skipped: no wasm build in ${args.dist} (scripts/build-wasm.sh)`);
+  process.exit(SKIP);
+}
+const driver = await driverFor(engine);
+const executable = args.executable ?? driver.DEFAULT_EXECUTABLE;
+if (!fs.existsSync(executable)) {
+  console.log(`FAIL ${engine}: no browser at ${executable}; scripts/setup.sh installs it (or skip it with --skip-engine ${engine})`);
+  process.exit(1);
+}
+const row = readEngineTable(path.join(ROOT, 'docs', 'browser.md'))[engine];
+
+const out = path.join(args.out, engine);
+const modelsDir = path.join(args.out, 'models');
+fs.mkdirSync(out, { recursive: true });
+fs.mkdirSync(modelsDir, { recursive: true });
+
+function cli(cliArgs) {
+  const r = spawnSync(args.cli, cliArgs, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`bitmamba ${cliArgs.join(' ')} failed: ${r.stderr || r.error}`);
+  return r.stdout;
+}
+
+// The demo model, its broken variants and what the native CLI makes of it.
+const demoModel = path.join(modelsDir, 'bitmamba-demo.bin');
+if (!fs.existsSync(demoModel)) cli(['make-model', '--preset', 'tiny', '--seed', '1', '--out', demoModel]);
+const demoBytes = fs.readFileSync(demoModel);
+const truncated = demoBytes.subarray(0, Math.floor(demoBytes.length * 0.6));
+const code3 = Buffer.from(demoBytes);
+code3[code3.length - 1] = 0xff;  // code 3 in lm_head: right size and header, invalid weights
+
+const PROMPT = [464, 2106, 286, 262, 13570, 1803, 6140];
+const SETTINGS = [
+  { seed: 1, maxTokens: 40 },
+  { seed: 7, maxTokens: 40, temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1 },
+  { seed: 123456789, maxTokens: 40, temperature: 1.3, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1.3 },
+  { seed: 3, maxTokens: 40, temperature: 0.5, topK: 5, topP: 0.5, minP: 0.2, repetitionPenalty: 1 },
+];
+
+function nativeTokens(tokens, s) {
+  const json = cli(['run', demoModel, '--tokens', tokens.join(' '), '--json',
+    '--seed', String(s.seed), '--max-tokens', String(s.maxTokens),
+    '--temp', String(s.temperature ?? 0.8), '--repeat-penalty', String(s.repetitionPenalty ?? 1.15),
+    '--min-p', String(s.minP ?? 0.05), '--top-p', String(s.topP ?? 0.9), '--top-k', String(s.topK ?? 40)]);
+  return JSON.parse(json).tokens;
+}
+
+function nativeLogits(tokens) {
+  const file = path.join(out, 'logits.f32');
+  cli(['logits', demoModel, '--tokens', tokens.join(' '), '--out', file]);
+  const raw = fs.readFileSync(file);
+  const vocab = raw.length / 4 / tokens.length;
+  return raw.subarray(raw.length - vocab * 4).toString('base64');  // the last position's row
+}
+
+const FAILURES = [
+  ['/test/missing.bin', 'http_status'],
+  ['/test/page.bin', 'not_a_model'],
+  ['/test/truncated.bin', 'corrupt_model'],
+  ['/test/code3.bin', 'corrupt_model'],
+];
+const expectations = JSON.stringify({
+  model: '/models/bitmamba-demo.bin',
+  prompt: PROMPT,
+  cases: SETTINGS.map((settings) => ({ settings, tokens: nativeTokens(PROMPT, settings) })),
+  logits: { tokens: PROMPT.slice(0, 4), f32: nativeLogits(PROMPT.slice(0, 4)) },
+  failures: FAILURES,
+});
+
+// The test server: the site with COOP/COEP and a CSP that reports here, the
+// check page under /checks/, and the routes the checks use.
+const csp = `${CONTENT_SECURITY_POLICY}; report-uri /test/csp-report`;
+const site = createHandler({ web: path.join(ROOT, 'web'), dist: args.dist, models: modelsDir, isolation: true, csp });
+const checkPage = createHandler({ web: path.join(HERE, 'page'), dist: args.dist, models: modelsDir, isolation: true, csp });
+const coep = { 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Opener-Policy': 'same-origin' };
+let modelRequests = 0;
+let results = [];
+let lastPost = Date.now();
+const cspReports = [];
+
+function readBody(req) {
+  return new Promise((resolve) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => resolve(body));
+  });
+}
+
+async function route(req, res) {
+  const url = new URL(req.url, 'http://x');
+  const send = (status, type, body) => { res.writeHead(status, { 'Content-Type': type, ...coep }); res.end(body); };
+  if (url.pathname === '/models/bitmamba-demo.bin') modelRequests++;
+  switch (url.pathname) {
+    case '/test/expect.json': return send(200, 'application/json', expectations);
+    case '/test/requests': return send(200, 'application/json', JSON.stringify({ model: modelRequests }));
+    case '/test/result':
+      results.push(JSON.parse(await readBody(req)));
+      lastPost = Date.now();
+      return send(204, 'text/plain', '');
+    case '/test/csp-report':
+      cspReports.push(await readBody(req));
+      return send(204, 'text/plain', '');
+    case '/test/missing.bin': return send(404, 'text/html', '<!doctype html><title>404</title><h1>Not Found</h1>');
+    case '/test/page.bin': return send(200, 'text/html', '<!DOCTYPE html><html><body>Sign in to continue</body></html>\n'.repeat(50));
+    case '/test/truncated.bin': return send(200, 'application/octet-stream', truncated);
+    case '/test/code3.bin': return send(200, 'application/octet-stream', code3);
+    default:
+      if (url.pathname.startsWith('/checks/')) {
+        req.url = req.url.slice('/checks'.length);
+        return checkPage(req, res);
+      }
+      return site(req, res);
+  }
+}
+const { server, url: origin } = await startServer({ port: 0, handler: route });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let passed = 0;
+let failed = 0;
+function report(name, ok, note) {
+  if (ok) passed++;
+  else failed++;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${engine} ${name}${note ? ': ' + note : ''}`);
+}
+
+// One visit of the check page; null when it hung.
+async function visitChecks(browser) {
+  results = [];
+  lastPost = Date.now();
+  browser.goto(`${origin}checks/`).catch(() => {});  // the page reports by POST; a hung load is caught below
+  for (;;) {
+    if (results.some((r) => r.done)) return results.filter((r) => !r.done);
+    if (Date.now() - lastPost > HANG_MS) return null;
+    await sleep(200);
+  }
+}
+
+async function runChecks(browser) {
+  for (let attempt = 0; ; attempt++) {
+    const got = await visitChecks(browser);
+    if (got) return got;
+    const last = results.at(-1)?.name ?? 'the start';
+    if (attempt === MAX_RETRIES) throw new Error(`the check page hung after ${last} on ${MAX_RETRIES + 1} visits`);
+    console.log(`retry: ${engine} check page hung after ${last} (nothing posted for ${HANG_MS / 1000} s); visiting it again`);
+  }
+}
+
+// A page that stopped making progress (as opposed to one that reported a failure).
+class PageHung extends Error {}
+
+// The demo page through its own controls: load the demo model, generate,
+// compare with the CLI, and read what it says about reduced modes.
+async function checkDemo(browser) {
+  await browser.goto(origin);
+  const poll = async (expression, what, ms = 60000) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      if (await browser.evaluate(expression)) return;
+      await sleep(250);
+    }
+    const shows = await browser.evaluate(`({ status: document.getElementById('model-status').textContent,
+      progress: document.getElementById('progress').hidden ? null : document.getElementById('progress').textContent,
+      error: window.bitmambaDemo && window.bitmambaDemo.lastError })`).catch((e) => e.message);
+    throw new PageHung(`${what} did not happen in ${ms / 1000} s; the page shows ${JSON.stringify(shows)}`);
+  };
+  await poll('window.bitmambaDemo && window.bitmambaDemo.state === "idle"', 'the demo page starting');
+  await browser.evaluate(`(() => {
+    document.querySelector('input[name=model][value=demo]').click();
+    for (const [id, v] of [['prompt', 'The history of the printing press begins'], ['seed', '42'], ['max-tokens', '24']]) document.getElementById(id).value = v;
+    document.getElementById('load').click();
+  })()`);
+  await poll('(window.bitmambaDemo.loadsFinished ?? 0) > 0', 'loading the demo model');
+  const info = await browser.evaluate('window.bitmambaDemo.model && window.bitmambaDemo.model.info');
+  if (!info) throw new Error(`the demo page did not load: ${JSON.stringify(await browser.evaluate('window.bitmambaDemo.lastError'))}`);
+  await browser.evaluate('document.getElementById("generate").click()');
+  await poll('(window.bitmambaDemo.runsCompleted ?? 0) > 0', 'generating');
+  const run = await browser.evaluate('({ tokens: window.bitmambaDemo.lastRun.tokens })');
+  const prompt = await browser.evaluate('window.bitmambaDemo.model.tokenize("The history of the printing press begins").then(Array.from)');
+  const want = nativeTokens(prompt, { seed: 42, maxTokens: 24 });
+  if (JSON.stringify(run.tokens) !== JSON.stringify(want)) throw new Error(`demo tokens ${run.tokens} differ from the CLI's ${want}`);
+  const note = await browser.evaluate('document.getElementById("degraded-note").hidden ? "" : document.getElementById("degraded-text").textContent');
+  const shot = path.join(out, 'demo.png');
+  await browser.screenshot(shot);
+  const uncached = row.cache === 'none';
+  if (uncached !== note.includes('cannot keep the model; it downloads each visit')) {
+    throw new Error(`the demo page says "${note}" with model cache ${row.cache}`);
+  }
+  if ((row.threads === 'one') !== note.includes('one thread')) throw new Error(`the demo page says "${note}" with threads ${row.threads}`);
+  return `${run.tokens.length} tokens equal the CLI's; ${note ? `it says "${note}"` : 'no reduced mode'}; screenshot ${path.relative(ROOT, shot)}`;
+}
+
+// Runs a page check again if it hung, at most MAX_RETRIES times, logged; a
+// check that failed is never retried.
+async function retryIfHung(what, run) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await run();
+    } catch (e) {
+      if (!(e instanceof PageHung) || attempt === MAX_RETRIES) throw e;
+      console.log(`retry: ${engine} ${what} hung (${e.message}); visiting it again`);
+    }
+  }
+}
+
+const started = Date.now();
+let browser = null;
+try {
+  browser = await driver.launch({ executable });
+  const checks = await runChecks(browser);
+  for (const r of checks) report(r.name, r.ok, `${r.ok ? r.note : r.error} (${r.seconds.toFixed(1)} s)`);
+  const load = checks.find((r) => r.name === 'load');
+  const cache = checks.find((r) => r.name === 'cache');
+  if (load?.ok && cache?.ok) {
+    const problems = compareWithTable(row, load.info, cache.mode);
+    report('modes_match_docs_table', problems.length === 0,
+      problems.join('; ') || `${row.variant}, ${row.threads} thread(s), cache ${row.cache}, as docs/browser.md says for ${row.label}`);
+  } else {
+    report('modes_match_docs_table', false, 'the load or cache check failed');
+  }
+  await sleep(300);  // reports are sent after the violation
+  report('no_csp_report', cspReports.length === 0, cspReports.join(' | ') || 'no CSP violation reported by the page or its workers');
+  try {
+    report('demo_page', true, await retryIfHung('demo page', () => checkDemo(browser)));
+  } catch (e) {
+    report('demo_page', false, e.message);
+  }
+} catch (e) {
+  report('engine', false, e.stack ?? e.message);
+} finally {
+  await browser?.close();
+  server.close();
+}
+console.log(`${engine}: ${passed} passed, ${failed} failed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+let status = failed ? 1 : 0;
+if (engine === 'chromium') {
+  const r = spawnSync(process.execPath, [path.join(HERE, 'run.mjs'), '--cli', args.cli, '--dist', args.dist,
+    '--out', args.out, '--chromium', executable], { stdio: 'inherit' });
+  if (r.status !== 0) status = 1;
+}
+process.exit(status);

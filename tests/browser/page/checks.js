@@ -1,0 +1,152 @@
+// The browser checks, written once for every engine. The test server
+// (tests/browser/engines.mjs) serves this page beside the web/ files and
+// answers /test/expect.json with the native CLI's tokens and logits; each
+// result is posted to /test/result as it is known, and {done} at the end.
+// The server, not this page, compares the engine's modes with docs/browser.md.
+
+import { BitMamba, BitMambaError } from '/bitmamba.js';
+
+const violations = [];
+document.addEventListener('securitypolicyviolation', (e) => violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+
+const post = (body) => fetch('/test/result', { method: 'POST', body: JSON.stringify(body) });
+
+function show(text) {
+  document.getElementById('results').append(Object.assign(document.createElement('li'), { textContent: text }));
+}
+
+async function check(name, fn) {
+  const started = performance.now();
+  let result;
+  try {
+    result = { name, ok: true, ...(await fn()) };
+  } catch (e) {
+    result = { name, ok: false, error: `${e && e.code ? e.code + ': ' : ''}${e && e.message ? e.message : e}` };
+  }
+  result.seconds = (performance.now() - started) / 1000;
+  show(`${result.ok ? 'ok' : 'FAIL'} ${name} ${result.note ?? result.error ?? ''}`);
+  await post(result);
+  return result;
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+async function collect(generation) {
+  const out = [];
+  for await (const piece of generation) if (piece.token !== null) out.push(piece.token);
+  return out;
+}
+
+function firstDifference(got, want) {
+  for (let i = 0; i < Math.max(got.length, want.length); i++) if (got[i] !== want[i]) return i;
+  return -1;
+}
+
+const requestCount = async () => (await (await fetch('/test/requests')).json()).model;
+const expect = await (await fetch('/test/expect.json')).json();
+let model = null;
+
+await check('load', async () => {
+  await BitMamba.clearCache();
+  model = await BitMamba.load(expect.model, { cache: true });
+  const { variant, variantReason, threads, threadsRequested, threadsReason, crossOriginIsolated, cache, source } = model.info;
+  return {
+    info: { variant, variantReason, threads, threadsRequested, threadsReason, crossOriginIsolated, cache, source },
+    note: `${variant} (${variantReason}); ${threads} thread(s) (${threadsReason}); cache ${cache.status}${cache.message ? ': ' + cache.message : ''}`,
+  };
+});
+
+await check('tokens_equal_cli', async () => {
+  for (const c of expect.cases) {
+    const got = await collect(model.generate({ tokens: expect.prompt }, c.settings));
+    const at = firstDifference(got, c.tokens);
+    assert(at < 0, `settings ${JSON.stringify(c.settings)}: token ${at} is ${got[at]}, the CLI's ${c.tokens[at]}`);
+  }
+  return { note: `${expect.cases.length} sampling settings give the CLI's tokens` };
+});
+
+await check('logits_bit_identical', async () => {
+  const got = new Uint32Array((await model.logits(expect.logits.tokens)).buffer);
+  const want = new Uint32Array(Uint8Array.from(atob(expect.logits.f32), (c) => c.charCodeAt(0)).buffer);
+  assert(got.length === want.length, `${got.length} logits, the CLI's ${want.length}`);
+  const at = firstDifference(got, want);
+  assert(at < 0, `logit ${at} has bits ${got[at]?.toString(16)}, the CLI's ${want[at]?.toString(16)}`);
+  return { note: `${got.length} logits, every bit as the CLI's` };
+});
+
+await check('cache', async () => {
+  if (model.info.cache.status !== 'stored') {
+    // Where storage is unusable the listing and clearing calls still work.
+    const listed = await BitMamba.cachedModels();
+    await BitMamba.clearCache();
+    assert(listed.length === 0, `cachedModels() lists ${listed.length} entries without a cache`);
+    return { mode: 'uncached', note: `no cache (${model.info.cache.message}); cachedModels() is [] and clearCache() resolves` };
+  }
+  await model.dispose();
+  const before = await requestCount();
+  model = await BitMamba.load(expect.model, { cache: true });
+  const after = await requestCount();
+  assert(model.info.source === 'cache' && model.info.cache.status === 'hit', `second load came from ${model.info.source}`);
+  assert(after === before, `${after - before} model requests on the cached load`);
+  const got = await collect(model.generate({ tokens: expect.prompt }, expect.cases[0].settings));
+  assert(firstDifference(got, expect.cases[0].tokens) < 0, 'tokens after a cached load differ from the CLI\'s');
+  return { mode: 'hit', note: 'second load from the cache, no model request' };
+});
+
+await check('typed_errors_nothing_stored', async () => {
+  const seen = [];
+  for (const [url, code] of expect.failures) {
+    let error = null;
+    try {
+      await BitMamba.load(url, { cache: true });
+    } catch (e) {
+      error = e;
+    }
+    assert(error instanceof BitMambaError, `${url}: ${error ? error.constructor.name + ' ' + error.message : 'loaded'}`);
+    assert(error.code === code, `${url}: ${error.code} (${error.message}), expected ${code}`);
+    seen.push(`${url.split('/').pop()}→${code}`);
+  }
+  const stored = (await BitMamba.cachedModels()).map((e) => e.url).filter((u) => u.includes('/test/'));
+  assert(stored.length === 0, `stored after the errors: ${stored.join(', ')}`);
+  return { note: seen.join(', ') };
+});
+
+await check('stop_and_abort', async () => {
+  const run = model.generate({ tokens: expect.prompt }, { seed: 11, maxTokens: 4000 });
+  // Tokens the worker made after stop() was called, by the worker's clock
+  // (tokens already on their way to the page do not count).
+  let n = 0;
+  let after = 0;
+  for await (const piece of run) {
+    if (piece.token === null) continue;
+    if (run.stopRequestedAt !== null && piece.t > run.stopRequestedAt) after++;
+    if (++n === 20) run.stop();
+  }
+  const stats = await run.stats;
+  assert(stats.stopReason === 'stopped', `stop reason ${stats.stopReason}`);
+  assert(after <= 1, `${after} tokens after stop()`);
+  const controller = new AbortController();
+  let error = null;
+  try {
+    let k = 0;
+    for await (const piece of model.generate('abc', { maxTokens: 3000, signal: controller.signal })) {
+      if (piece.token !== null && ++k === 5) controller.abort();
+    }
+  } catch (e) {
+    error = e;
+  }
+  assert(error instanceof BitMambaError && error.code === 'aborted', `an aborted signal gave ${error && (error.code || error.message)}`);
+  const again = await collect(model.generate({ tokens: expect.prompt }, expect.cases[0].settings));
+  assert(firstDifference(again, expect.cases[0].tokens) < 0, 'tokens after stop and abort differ from the CLI\'s');
+  return { note: `${after} token(s) after stop(); abort is a typed 'aborted'; the model still gives the CLI's tokens` };
+});
+
+await check('no_csp_violation', async () => {
+  assert(violations.length === 0, violations.join('; '));
+  return { note: 'no violation event in the page (the server checks the reports of the workers)' };
+});
+
+await model?.dispose();
+await post({ done: true, userAgent: navigator.userAgent });
