@@ -8,7 +8,7 @@
 //
 //   bitmamba::Session session(*model);
 //   std::vector<int32_t> prompt = {15496, 11, 314, 716};
-//   bitmamba::SamplingParams params;             // DESIGN.md §4 defaults
+//   bitmamba::SamplingParams params;             // docs/sampling.md defaults
 //   params.seed = 42;
 //   bitmamba::GenerateStats stats;
 //   st = bitmamba::generate(session, prompt.data(), prompt.size(), params, 200,
@@ -114,7 +114,7 @@ class Session {
   bool has_logits_ = false;
 };
 
-// DESIGN.md §4. Defaults are the reference engine's.
+// docs/sampling.md. Defaults are the reference engine's.
 struct SamplingParams {
   float temperature = 0.8f;          // < 0.05: greedy
   float repetition_penalty = 1.15f;  // 1: off

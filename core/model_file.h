@@ -1,4 +1,4 @@
-// The BIT2 file format (DESIGN.md §2): one bounds-checked parser over
+// The BIT2 file format (docs/format.md): one bounds-checked parser over
 // (pointer, size) for every platform. Native passes a memory map, wasm the
 // heap buffer the download was streamed into.
 #pragma once
@@ -59,7 +59,7 @@ struct ModelFile {
 // Packed bytes of a ternary tensor on disk: ceil(rows * cols / 4).
 uint64_t ternary_disk_bytes(int32_t rows, int32_t cols);
 
-// Validates everything DESIGN.md §2 names (magic, shapes, types, sizes,
+// Validates everything docs/format.md names (magic, shapes, types, sizes,
 // NaN/Inf, scales, code 3, trailing bytes) without writing to `data`.
 // Errors are kBadModel with a message naming the tensor and byte offset.
 Status parse_model_file(const uint8_t* data, size_t size, ModelFile* out);

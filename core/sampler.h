@@ -1,4 +1,4 @@
-// Token sampling (DESIGN.md §4), identical on every platform for a seed.
+// Token sampling (docs/sampling.md), identical on every platform for a seed.
 //
 // The steps, in order (docs/sampling.md):
 //   1. repetition penalty on every distinct token fed so far except

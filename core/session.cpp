@@ -1,5 +1,5 @@
 // A session: one context's state and scratch, and the forward pass of
-// DESIGN.md §3 over a chunk of tokens (T = 1 for decode, more for prefill).
+// docs/model.md over a chunk of tokens (T = 1 for decode, more for prefill).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>

@@ -1,4 +1,4 @@
-// What the first 20 bytes of a BIT2 file (DESIGN.md §2) say before the rest
+// What the first 20 bytes of a BIT2 file (docs/format.md) say before the rest
 // arrives: whether it is a model at all, and its exact size. The tensor
 // order and shapes are fixed by the header, so the size is known without a
 // Content-Length: the download allocates exactly that many bytes in the wasm

@@ -333,7 +333,7 @@ class Session {
    * <|endoftext|> (50256) or when onToken returns false.
    * @param {Int32Array | number[]} promptIds
    * @param {{ temperature?: number, repetitionPenalty?: number, minP?: number, topP?: number,
-   *           topK?: number, seed?: number | bigint }} params defaults: DESIGN.md §4, seed 0
+   *           topK?: number, seed?: number | bigint }} params defaults: docs/sampling.md, seed 0
    * @param {number} maxTokens
    * @param {(token: number, textPiece: string) => boolean | void} [onToken] textPiece: UTF-8 safe
    *   text this token completes (maybe ''); return false to stop

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent NumPy reference of BitMamba-2 inference.
 
-Written from DESIGN.md section 2 (the BIT2 file) and section 3 (the math) only,
+Written from docs/format.md (the BIT2 file) and docs/model.md (the math) alone,
 never from the C++ sources, so that the two can catch each other's mistakes.
 It runs one token at a time in float64; the int8 activation quantisation is
 done exactly as written (round half away from zero, clamp to [-128, 127],
@@ -96,7 +96,7 @@ class Reader:
             raise FormatError(f"{name}: scale {scale} at byte {at} must be finite and > 0")
         count = rows * cols
         at = self.pos
-        # DESIGN.md gives rows*cols/4 bytes; all real shapes divide by 4.
+        # docs/format.md: ceil(rows*cols/4) bytes; all real shapes divide by 4.
         # If one ever did not, the last byte would be partly padding.
         packed = np.frombuffer(self.take((count + 3) // 4, name), dtype=np.uint8)
         codes = (packed[:, None] >> np.array([0, 2, 4, 6], dtype=np.uint8)) & 3

@@ -1,4 +1,4 @@
-// One handcrafted corrupt file per failure kind of DESIGN.md §2, each
+// One handcrafted corrupt file per failure kind of docs/format.md, each
 // expecting its own error naming the tensor and the byte offset.
 #include <cmath>
 #include <cstring>
