@@ -25,7 +25,7 @@ run_bit2_header() {
   mkdir -p "$out"
   if nice node tests/fuzz/bit2_header_fuzz.mjs --bitmamba build/release/cli/bitmamba --workdir "$out/bit2_header" \
       --seconds "$seconds" --seed "$RANDOM" >"$log" 2>&1; then
-    echo "fuzz bit2_header: ok, $(grep -Eo '[0-9]+ random inputs, seed [0-9]+' "$log")"
+    echo "fuzz bit2_header: ok, $(grep -aEo '[0-9]+ random inputs, seed [0-9]+' "$log")"
   else
     echo "fuzz bit2_header: FAILED (log $log)"
     tail -40 "$log"
@@ -43,8 +43,8 @@ run_one() {
   if nice build/fuzz/tests/fuzz/fuzz_"$t" "$work" "tests/fuzz/corpus/$t" -max_total_time="$seconds" \
       -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$findings/" >"$log" 2>&1; then
-    echo "fuzz $t: ok, $(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$') runs," \
-      "$(grep -E '^#[0-9]+' "$log" | tail -1 | grep -Eo 'cov: [0-9]+ ft: [0-9]+')"
+    echo "fuzz $t: ok, $(grep -aEo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -aEo '[0-9]+$') runs," \
+      "$(grep -aE '^#[0-9]+' "$log" | tail -1 | grep -aEo 'cov: [0-9]+ ft: [0-9]+')"
   else
     echo "fuzz $t: FAILED (log $log, input in $findings/)"
     tail -40 "$log"

@@ -2,6 +2,7 @@
 // output never depends on where the stream was cut, is always valid UTF-8
 // (the tokenizer, which rejects invalid UTF-8, accepts it), and valid input
 // comes out unchanged.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
