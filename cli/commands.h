@@ -10,6 +10,8 @@ int cmd_positional(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_make_model(int argc, char** argv);
+// IN OUT --embed f32|f16|q8: the embedding re-encoded, every other byte kept.
+int cmd_convert(int argc, char** argv);
 // GPT-2 tokenizer: tokenize [--text-file F | --jsonl F | TEXT]; detokenize ("IDS" | --jsonl F).
 int cmd_tokenize(int argc, char** argv);
 int cmd_detokenize(int argc, char** argv);

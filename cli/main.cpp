@@ -23,6 +23,8 @@ const char kUsage[] =
     "  make-model (--preset tiny|255m|1b | --vocab V --d-model D --layers L --heads H)\n"
     "      [--seed S] --out FILE\n"
     "      Write a synthetic BIT2 model with random weights.\n"
+    "  convert IN OUT --embed f32|f16|q8\n"
+    "      Rewrite a model with its embedding as float32, half, or int8 with a scale per row.\n"
     "  tokenize [--text-file F | --jsonl F | TEXT]   print GPT-2 token ids\n"
     "  detokenize (\"IDS\" | --jsonl F)               print the text of ids\n"
     "\n"
@@ -42,6 +44,7 @@ const Command kCommands[] = {
     {"logits", bitmamba::cli::cmd_logits},
     {"bench", bitmamba::cli::cmd_bench},
     {"make-model", bitmamba::cli::cmd_make_model},
+    {"convert", bitmamba::cli::cmd_convert},
     {"tokenize", bitmamba::cli::cmd_tokenize},
     {"detokenize", bitmamba::cli::cmd_detokenize},
 };

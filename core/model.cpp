@@ -94,7 +94,7 @@ Status Model::load(uint8_t* bytes, size_t size, const LoadOptions& options, std:
 
   Builder b(bytes, &m);
   const int E = info.d_inner;
-  m.embed = b.floats(file.embed);
+  m.embed = embed_table(bytes, file.embed, file.d_model);
   m.layers.resize(file.layers.size());
   for (size_t l = 0; l < file.layers.size(); ++l) {
     const LayerRefs& r = file.layers[l];

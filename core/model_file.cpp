@@ -9,7 +9,9 @@ namespace bitmamba {
 namespace {
 
 constexpr int32_t kTypeFloat = 0;
+constexpr int32_t kTypeHalf = static_cast<int32_t>(EmbedType::kFloat16);
 constexpr int32_t kTypeTernary = 2;
+constexpr int32_t kTypeInt8Rows = static_cast<int32_t>(EmbedType::kInt8Rows);
 
 // A cursor over [data, data + size) whose every read checks what is left.
 class Reader {
@@ -24,6 +26,11 @@ class Reader {
     if (remaining() < 4) return false;
     std::memcpy(v, data_ + pos_, 4);
     pos_ += 4;
+    return true;
+  }
+  bool peek_i32(int32_t* v) const {
+    if (remaining() < 4) return false;
+    std::memcpy(v, data_ + pos_, 4);
     return true;
   }
   bool read_f32(float* v) {
@@ -77,6 +84,17 @@ uint64_t find_non_finite(const uint8_t* base, uint64_t offset, uint64_t count) {
       std::memcpy(&bits, p + 4 * i, 4);
       if (!is_finite_bits(bits)) return offset + 4 * (start + i);
     }
+  }
+  return UINT64_MAX;
+}
+
+// First half (binary16) with an all-ones exponent in [offset, offset + 2 * count),
+// or UINT64_MAX. One row of the embedding is read per token, so no chunking.
+uint64_t find_non_finite_half(const uint8_t* base, uint64_t offset, uint64_t count) {
+  for (uint64_t i = 0; i < count; ++i) {
+    uint16_t h;
+    std::memcpy(&h, base + offset + 2 * i, 2);
+    if ((h & 0x7c00u) == 0x7c00u) return offset + 2 * i;
   }
   return UINT64_MAX;
 }
@@ -148,37 +166,55 @@ class Parser {
   }
 
   Status float_tensor(const std::string& name, std::initializer_list<int32_t> shape, FloatTensorRef* out) {
-    const uint64_t start = r_.offset();
-    int32_t type = 0, ndim = 0;
-    if (!r_.read_i32(&type) || !r_.read_i32(&ndim)) return error_at(name, start, "file ends inside the tensor header");
-    if (type != kTypeFloat)
-      return error_at(name, start, "expected a float tensor (type 0), found type " + std::to_string(type));
-    if (ndim != static_cast<int32_t>(shape.size()))
-      return error_at(name, start + 4,
-                      "expected " + std::to_string(shape.size()) + " dims, found " + std::to_string(ndim));
-    uint64_t count = 1;
-    int index = 0;
-    for (int32_t expected : shape) {
-      const uint64_t at = r_.offset();
-      int32_t dim = 0;
-      if (!r_.read_i32(&dim)) return error_at(name, at, "file ends inside the dims");
-      if (dim != expected)
-        return error_at(name, at,
-                        "dim " + std::to_string(index) + " is " + std::to_string(dim) + ", expected " +
-                            std::to_string(expected) + " from the header");
-      count *= static_cast<uint64_t>(expected);  // each <= 2^20: no overflow for <= 3 dims
-      ++index;
-    }
+    uint64_t count = 0;
+    Status st = tensor_head(name, kTypeFloat, "a float tensor", shape, &count);
+    if (!st.ok()) return st;
     const uint64_t data_at = r_.offset();
-    if (count > r_.remaining() / 4)
-      return error_at(name, data_at,
-                      "truncated: needs " + std::to_string(count * 4) + " bytes of data, " +
-                          std::to_string(r_.remaining()) + " left in the file");
+    if (!(st = take(name, count, 4, "data")).ok()) return st;
     const uint64_t bad = find_non_finite(r_.at(0), data_at, count);
     if (bad != UINT64_MAX) return error_at(name, bad, "NaN or infinite value");
     r_.skip(count * 4);
     out->offset = data_at;
     out->count = count;
+    return Status::Ok();
+  }
+
+  // The embedding in any of its forms (EmbedType).
+  Status embed_tensor(int32_t vocab, int32_t d_model, EmbedRef* out) {
+    const std::string name = "embed";
+    out->start = r_.offset();
+    int32_t type = kTypeFloat;
+    if (!r_.peek_i32(&type)) return error_at(name, out->start, "file ends inside the tensor header");
+    if (type != kTypeFloat && type != kTypeHalf && type != kTypeInt8Rows)
+      return error_at(name, out->start,
+                      "expected a float tensor (type 0, or the compact 1 = half, 3 = int8 rows), found type " +
+                          std::to_string(type));
+    out->type = static_cast<EmbedType>(type);
+    Status st;
+    if (type == kTypeHalf || type == kTypeInt8Rows) {
+      const char* what = type == kTypeHalf ? "a half tensor" : "an int8-rows tensor";
+      uint64_t count = 0;
+      if (!(st = tensor_head(name, type, what, {vocab, d_model}, &count)).ok()) return st;
+      if (type == kTypeInt8Rows) {
+        out->scales_offset = r_.offset();
+        if (!(st = take(name, static_cast<uint64_t>(vocab), 4, "row scales")).ok()) return st;
+        if (!(st = check_row_scales(name, out->scales_offset, static_cast<uint64_t>(vocab))).ok()) return st;
+        r_.skip(static_cast<uint64_t>(vocab) * 4);
+      }
+      out->offset = r_.offset();
+      const uint64_t width = type == kTypeHalf ? 2 : 1;
+      if (!(st = take(name, count, width, "data")).ok()) return st;
+      if (type == kTypeHalf) {
+        const uint64_t bad = find_non_finite_half(r_.at(0), out->offset, count);
+        if (bad != UINT64_MAX) return error_at(name, bad, "NaN or infinite half value");
+      }
+      r_.skip(count * width);
+    } else {
+      FloatTensorRef f;
+      if (!(st = float_tensor(name, {vocab, d_model}, &f)).ok()) return st;
+      out->offset = f.offset;
+    }
+    out->end = r_.offset();
     return Status::Ok();
   }
 
@@ -213,6 +249,56 @@ class Parser {
     return Status::Ok();
   }
 
+  // Reads a non-ternary tensor's type, ndim and dims, checking them against
+  // `type` and `shape`; count gets the number of values.
+  Status tensor_head(const std::string& name, int32_t expected_type, const char* what,
+                     std::initializer_list<int32_t> shape, uint64_t* count) {
+    const uint64_t start = r_.offset();
+    int32_t type = 0, ndim = 0;
+    if (!r_.read_i32(&type) || !r_.read_i32(&ndim)) return error_at(name, start, "file ends inside the tensor header");
+    if (type != expected_type)
+      return error_at(name, start,
+                      "expected " + std::string(what) + " (type " + std::to_string(expected_type) + "), found type " +
+                          std::to_string(type));
+    if (ndim != static_cast<int32_t>(shape.size()))
+      return error_at(name, start + 4,
+                      "expected " + std::to_string(shape.size()) + " dims, found " + std::to_string(ndim));
+    *count = 1;
+    int index = 0;
+    for (int32_t expected : shape) {
+      const uint64_t at = r_.offset();
+      int32_t dim = 0;
+      if (!r_.read_i32(&dim)) return error_at(name, at, "file ends inside the dims");
+      if (dim != expected)
+        return error_at(name, at,
+                        "dim " + std::to_string(index) + " is " + std::to_string(dim) + ", expected " +
+                            std::to_string(expected) + " from the header");
+      *count *= static_cast<uint64_t>(expected);  // each <= 2^20: no overflow for <= 3 dims
+      ++index;
+    }
+    return Status::Ok();
+  }
+
+  // Whether count values of width bytes remain; the error names `what`.
+  Status take(const std::string& name, uint64_t count, uint64_t width, const char* what) {
+    if (count > r_.remaining() / width)
+      return error_at(name, r_.offset(),
+                      "truncated: needs " + std::to_string(count * width) + " bytes of " + what + ", " +
+                          std::to_string(r_.remaining()) + " left in the file");
+    return Status::Ok();
+  }
+
+  // Row scales of an int8 embedding: finite and >= 0 (0 for an all-zero row).
+  Status check_row_scales(const std::string& name, uint64_t offset, uint64_t rows) {
+    for (uint64_t i = 0; i < rows; ++i) {
+      float s;
+      std::memcpy(&s, r_.at(offset + 4 * i), 4);
+      if (!(s >= 0.0f) || !is_finite_bits(bits_of(s)))
+        return error_at(name, offset + 4 * i, "row scale " + std::to_string(s) + " is not a finite number >= 0");
+    }
+    return Status::Ok();
+  }
+
   Status end() {
     if (r_.remaining() != 0)
       return error_at("end of file", r_.offset(), std::to_string(r_.remaining()) + " trailing bytes after lm_head");
@@ -240,7 +326,7 @@ Status parse_model_file(const uint8_t* data, size_t size, ModelFile* out) {
   Status st = p.header(&m);
   if (!st.ok()) return st;
   const int32_t V = m.vocab_size, D = m.d_model, E = 2 * m.d_model, H = m.n_heads;
-  if (!(st = p.float_tensor("embed", {V, D}, &m.embed)).ok()) return st;
+  if (!(st = p.embed_tensor(V, D, &m.embed)).ok()) return st;
   m.layers.resize(static_cast<size_t>(m.n_layers));
   for (int32_t l = 0; l < m.n_layers; ++l) {
     LayerRefs& L = m.layers[static_cast<size_t>(l)];

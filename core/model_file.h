@@ -32,6 +32,20 @@ struct TernaryTensorRef {
   float scale = 0;
 };
 
+// How the embedding is stored. Every BIT2 file has float32; the compact
+// forms that `bitmamba convert --embed` writes (docs/convert.md) keep it as
+// IEEE half or as int8 with one float32 scale per row, and only the
+// embedding may use them.
+enum class EmbedType : int32_t { kFloat32 = 0, kFloat16 = 1, kInt8Rows = 3 };
+
+struct EmbedRef {
+  EmbedType type = EmbedType::kFloat32;
+  uint64_t start = 0;          // of the tensor's type field
+  uint64_t offset = 0;         // of the values: float32, half or int8, [vocab, d_model]
+  uint64_t scales_offset = 0;  // kInt8Rows: [vocab] float32, value = q * scale
+  uint64_t end = 0;            // one past the tensor
+};
+
 struct LayerRefs {
   FloatTensorRef in_norm;
   TernaryTensorRef in_proj;  // [2E + 3H, d_model]
@@ -49,7 +63,7 @@ struct ModelFile {
   int32_t d_model = 0;
   int32_t n_layers = 0;
   int32_t n_heads = 0;
-  FloatTensorRef embed;  // [vocab, d_model]
+  EmbedRef embed;  // [vocab, d_model]
   std::vector<LayerRefs> layers;
   FloatTensorRef norm_f;
   FloatTensorRef lm_norm;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/bitmamba.h"
+#include "core/embed.h"
 #include "kernels/kernels.h"
 #include "kernels/threadpool.h"
 
@@ -34,7 +35,7 @@ struct LayerWeights {
 struct Model::Impl {
   const kernels::Table* kernels = nullptr;
   std::unique_ptr<ThreadPool> pool;
-  const float* embed = nullptr;  // [vocab, d_model]
+  EmbedTable embed;  // [vocab, d_model]
   std::vector<LayerWeights> layers;
   const float* norm_f = nullptr;
   const float* lm_norm = nullptr;

@@ -128,7 +128,7 @@ Status Session::feed(const int32_t* tokens, size_t n) {
     const int T = static_cast<int>(n - done < kMaxChunk ? n - done : kMaxChunk);
     const int32_t* chunk = tokens + done;
     for (int t = 0; t < T; ++t) {
-      std::memcpy(&b.x[static_cast<size_t>(t) * D], m.embed + static_cast<size_t>(chunk[t]) * D, D * sizeof(float));
+      embed_row(m.embed, chunk[t], &b.x[static_cast<size_t>(t) * D]);
       b.seen[static_cast<size_t>(chunk[t]) / 64] |= uint64_t{1} << (chunk[t] % 64);
     }
     for (int l = 0; l < info.n_layers; ++l) {

@@ -44,19 +44,19 @@ def flatten(tree, prefix=""):
     return leaves
 
 
-def model_dims(tree):
-    """(vocab, d_model, n_layers, n_heads) read off the tree."""
-    embed = tree.get("Embed_0", {}).get("embedding") if isinstance(tree.get("Embed_0"), dict) else None
+def model_dims(leaves):
+    """(vocab, d_model, n_layers, n_heads) read off the flattened tree."""
+    embed = leaves.get("Embed_0/embedding")
     if not isinstance(embed, np.ndarray) or embed.ndim != 2:
         raise ConvertError("missing tensor Embed_0/embedding (a [vocab, d_model] array)")
     vocab, d_model = embed.shape
-    blocks = sorted(int(m.group(1)) for m in map(BLOCK.match, tree) if m)
+    blocks = sorted({int(m.group(1)) for m in (BLOCK.match(p.split("/")[0]) for p in leaves) if m})
     if not blocks:
         raise ConvertError("no BitMambaBlock_N in the checkpoint")
     if blocks != list(range(len(blocks))):
         missing = sorted(set(range(blocks[-1] + 1)) - set(blocks))
-        raise ConvertError(f"missing block(s) BitMambaBlock_{missing[0]} (blocks must be 0..N-1)")
-    dt_bias = tree["BitMambaBlock_0"].get("dt_bias") if isinstance(tree["BitMambaBlock_0"], dict) else None
+        raise ConvertError(f"missing block BitMambaBlock_{missing[0]} (blocks must be numbered 0..N-1)")
+    dt_bias = leaves.get("BitMambaBlock_0/dt_bias")
     if not isinstance(dt_bias, np.ndarray) or dt_bias.ndim != 1 or dt_bias.shape[0] == 0:
         raise ConvertError("missing tensor BitMambaBlock_0/dt_bias (a [n_heads] array)")
     n_heads = dt_bias.shape[0]
@@ -173,9 +173,9 @@ def convert(in_path, out_path):
     tree = flax_msgpack.load(in_path)
     if isinstance(tree.get("params"), dict):
         tree = tree["params"]
-    dims = model_dims(tree)
     leaves = flatten(tree)
     del tree  # leaves now holds the only references to the arrays
+    dims = model_dims(leaves)
     check_leaves(leaves, bit2_layout(*dims))
     # Written beside OUT and renamed into place, so a failure never leaves a
     # partial model where a loader would find it.

@@ -4,14 +4,15 @@
 // A download streams straight into one buffer allocated in the wasm heap:
 // each network chunk is copied once, to its final place, and (when caching)
 // hashed and written to the cache file at the same time. The buffer's size
-// comes from the BIT2 header in the first 20 bytes (bit2.js), so a missing
-// Content-Length costs nothing: the progress total is known from the 20th
-// byte on, and a body longer or shorter than the header says is refused.
+// comes from the BIT2 header and the embedding's type tag in the first 24
+// bytes (bit2.js), so a missing Content-Length costs nothing: the progress
+// total is known from the 24th byte on, and a body longer or shorter than
+// the header says is refused.
 // When Content-Length is present it must agree with the header (unless the
 // body is content-encoded, where it counts compressed bytes).
 
 import { BitMambaError, asBitMambaError } from './errors.js';
-import { parseBit2Header, BIT2_HEADER_BYTES } from './bit2.js';
+import { parseBit2Prefix, BIT2_PREFIX_BYTES } from './bit2.js';
 import { Sha256 } from './sha256.js';
 import { CacheWriter, lookupCached, readCached, removeCached, quotaAllows, probeCache } from './model-cache.js';
 
@@ -117,7 +118,7 @@ class HeapSink {
     this.hash = hash ? new ParallelSha256() : null;
     this.openWriter = openWriter; // async (size) => CacheWriter | null
     this.progress = progress;
-    this.head = new Uint8Array(BIT2_HEADER_BYTES);
+    this.head = new Uint8Array(BIT2_PREFIX_BYTES);
     this.headLength = 0;
     this.buf = null;
     this.size = 0;
@@ -128,10 +129,10 @@ class HeapSink {
 
   async push(chunk) {
     if (!this.buf) {
-      const take = Math.min(BIT2_HEADER_BYTES - this.headLength, chunk.length);
+      const take = Math.min(BIT2_PREFIX_BYTES - this.headLength, chunk.length);
       this.head.set(chunk.subarray(0, take), this.headLength);
       this.headLength += take;
-      if (this.headLength < BIT2_HEADER_BYTES) return;
+      if (this.headLength < BIT2_PREFIX_BYTES) return;
       await this.allocate();
       await this.write(this.head.slice());
       chunk = chunk.subarray(take);
@@ -141,7 +142,7 @@ class HeapSink {
   }
 
   async allocate() {
-    this.header = parseBit2Header(this.head);
+    this.header = parseBit2Prefix(this.head);
     const size = this.header.fileBytes;
     this.engine = await this.engineReady;
     if (this.knownSize != null && this.knownSize !== size) {
@@ -182,7 +183,7 @@ class HeapSink {
 
   async finish() {
     if (!this.buf) {
-      parseBit2Header(this.head.subarray(0, this.headLength));  // throws not_a_model
+      parseBit2Prefix(this.head.subarray(0, this.headLength));  // throws not_a_model
     }
     if (this.loaded !== this.size) {
       throw new BitMambaError('corrupt_model',
@@ -344,7 +345,7 @@ async function loadFromCache(engine, entry, signal, onProgress) {
     progress(0, entry.size, true);
     await readCached(entry, () => engine.heapView(buf), (loaded) => progress(loaded, entry.size), signal);
     progress(entry.size, entry.size, true);
-    parseBit2Header(engine.heapView(buf).subarray(0, BIT2_HEADER_BYTES));
+    parseBit2Prefix(engine.heapView(buf).subarray(0, BIT2_PREFIX_BYTES));
   } catch (e) {
     engine.freeBuffer(buf);
     if (signal.aborted) throw new BitMambaError('aborted', 'Loading was cancelled.');

@@ -2,7 +2,8 @@
 """Independent NumPy reference of BitMamba-2 inference.
 
 Written from docs/format.md (the BIT2 file) and docs/model.md (the math) alone,
-never from the C++ sources, so that the two can catch each other's mistakes.
+never from the C++ sources, so that the two can catch each other's mistakes;
+the compact embedding forms (half, int8 rows) as docs/convert.md defines them.
 It runs one token at a time in float64; the int8 activation quantisation is
 done exactly as written (round half away from zero, clamp to [-128, 127],
 exact integer sums).
@@ -25,7 +26,9 @@ import numpy as np
 
 MAGIC = 0x42495432
 TYPE_FLOAT = 0
+TYPE_HALF = 1       # compact embedding only: IEEE binary16 values
 TYPE_TERNARY = 2
+TYPE_INT8_ROWS = 3  # compact embedding only: float32 scale per row, int8 values
 CONV_WIDTH = 4
 EOS_TOKEN = 50256
 
@@ -74,6 +77,40 @@ class Reader:
             bad = int(np.flatnonzero(~np.isfinite(values))[0])
             raise FormatError(f"{name}: NaN/Inf at byte {at + 4 * bad}")
         return values.reshape(shape)
+
+    def embed_tensor(self, name, vocab, d_model):
+        """The embedding: a float tensor, or one of the compact forms with the
+        same header (int32 type, int32 ndim=2, int32 dims[2]):
+        type 1, half: vocab*d_model IEEE binary16 values;
+        type 3, int8 rows: vocab float32 scales (finite, >= 0), then
+        vocab*d_model int8 values; value = float32(q * scale).
+        """
+        at = self.pos
+        kind = struct.unpack("<i", self.data[at:at + 4])[0] if len(self.data) - at >= 4 else TYPE_FLOAT
+        if kind == TYPE_FLOAT:
+            return self.float_tensor(name, (vocab, d_model))
+        if kind not in (TYPE_HALF, TYPE_INT8_ROWS):
+            raise FormatError(f"{name}: type {kind} at byte {at}, expected 0 (float), 1 (half) or 3 (int8 rows)")
+        self.i32(name)
+        at = self.pos
+        ndim = self.i32(name)
+        dims = (self.i32(name), self.i32(name)) if ndim == 2 else (ndim,)
+        if dims != (vocab, d_model):
+            raise FormatError(f"{name}: ndim/shape at byte {at}, expected 2 dims {[vocab, d_model]}")
+        count = vocab * d_model
+        if kind == TYPE_HALF:
+            at = self.pos
+            values = np.frombuffer(self.take(2 * count, name), dtype="<f2").astype(np.float64)
+            if not np.all(np.isfinite(values)):
+                raise FormatError(f"{name}: NaN/Inf at byte {at + 2 * int(np.flatnonzero(~np.isfinite(values))[0])}")
+            return values.reshape(vocab, d_model)
+        at = self.pos
+        scales = np.frombuffer(self.take(4 * vocab, name), dtype="<f4")
+        if not np.all(np.isfinite(scales) & (scales >= 0)):
+            bad = int(np.flatnonzero(~(np.isfinite(scales) & (scales >= 0)))[0])
+            raise FormatError(f"{name}: row scale {scales[bad]} at byte {at + 4 * bad} must be finite and >= 0")
+        q = np.frombuffer(self.take(count, name), dtype=np.int8).reshape(vocab, d_model)
+        return (q.astype(np.float32) * scales[:, None]).astype(np.float64)
 
     def ternary_tensor(self, name, rows, cols):
         """ternary tensor: int32 type=2, int32 rows, int32 cols, float32 scale,
@@ -147,7 +184,7 @@ class Model:
         self.head_dim = self.d_inner // self.n_heads
         D, E, H = self.d_model, self.d_inner, self.n_heads
 
-        self.embed = r.float_tensor("embed", (self.vocab, D))
+        self.embed = r.embed_tensor("embed", self.vocab, D)
         self.layers = []
         for i in range(self.n_layers):
             p = f"layers.{i}."
