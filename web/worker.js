@@ -9,8 +9,8 @@
 //                   {id, type: 'throw', error}         {name, code, message, details}
 // Generation runs one token per engine call and yields to the event loop in
 // between, so an abort (Stop) is seen before the next token is computed.
-// When the page is cross-origin isolated, generate also gets a shared stop
-// flag, read before each token, so Stop does not wait for a message hop.
+// Where shared memory can be posted, generate also gets a shared stop flag,
+// read before each token, so Stop does not wait for a message hop.
 
 import { BitMambaError, errorToMessage, asBitMambaError } from './errors.js';
 import { loadFromUrl, loadFromBlob, loadFromArrayBuffer } from './loader.js';
@@ -95,182 +95,195 @@ function heapBytes() {
   return engine ? engine.heapBytes() : 0;
 }
 
+// Starts the engine module and a wasm engine for `threads`, while the model
+// is looked up and requested; the loaders wait for it only to allocate the
+// buffer. Resolves to {engine, variant, variantReason, engineMs}.
+async function startEngine(options, threads, t0) {
+  try {
+    wasmModule = await import('./wasm-engine.js');
+  } catch (e) {
+    throw new BitMambaError('unsupported_browser', `Could not start the engine module: ${e.message}`);
+  }
+  const { variant, reason: variantReason } = chooseVariant(options.variant);
+  if (!variant) {
+    throw new BitMambaError('unsupported_browser',
+      'This browser lacks WebAssembly SIMD (128-bit), which BitMamba needs. Use a current Chrome, Edge, Firefox or Safari.');
+  }
+  const wasmBase = options.wasmBase ?? new URL('./dist/', import.meta.url).href;
+  if (typeof SharedArrayBuffer === 'undefined') {
+    // Emscripten's pthread glue names SharedArrayBuffer even when it
+    // starts no thread. Where the constructor is not a global (outside
+    // isolation, or in WebKitGTK even inside it), one-thread shared wasm
+    // memory still works: its buffer's constructor stands in.
+    self.SharedArrayBuffer = new WebAssembly.Memory({ initial: 0, maximum: 0, shared: true }).buffer.constructor;
+  }
+  try {
+    const started = await wasmModule.loadWasmEngine({ variant, wasmBase, threads });
+    return { engine: started, variant, variantReason, engineMs: performance.now() - t0 };
+  } catch (e) {
+    throw await engineStartError(e, variant, wasmBase);
+  }
+}
+
+// Missing engine files are a deployment problem, not the browser's.
+async function engineStartError(e, variant, wasmBase) {
+  const files = new URL(`bitmamba-${variant}.wasm`, wasmBase).href;
+  const found = await fetch(files, { method: 'HEAD' }).then((r) => r.status, () => null);
+  if (found !== null && found >= 400) {
+    return new BitMambaError('http_status',
+      `The engine files are missing: ${files} answered ${found}. The site needs the wasm build in dist/ (see docs/browser.md).`,
+      { status: found });
+  }
+  const err = asBitMambaError(e);
+  if (err.code === 'internal') {
+    return new BitMambaError('unsupported_browser', `Could not start the WebAssembly engine (${variant}): ${err.message}`);
+  }
+  return err;
+}
+
+// The model's bytes into the engine's heap, from the URL (or the cache), a Blob or an ArrayBuffer.
+function readSource(engineReady, source, options, { signal, onProgress }, skipCache) {
+  if (source.url !== undefined) {
+    return loadFromUrl(engineReady, source.url, { cache: options.cache !== false && !skipCache, signal, onProgress });
+  }
+  if (source.blob !== undefined) return loadFromBlob(engineReady, source.blob, { signal, onProgress });
+  if (source.buffer !== undefined) return loadFromArrayBuffer(engineReady, source.buffer, { signal, onProgress });
+  throw new BitMambaError('invalid_argument', 'BitMamba.load needs a URL, a File/Blob or an ArrayBuffer.');
+}
+
+// The engine parses the buffer; on success the model owns it, on error it is still ours to free.
+async function parseModel(loaded, options, threads, onProgress) {
+  onProgress({ loaded: loaded.bytes, total: loaded.bytes, phase: 'parse' });
+  try {
+    model = engine.loadModel(loaded.buf, { threads, isa: options.kernels });
+  } catch (e) {
+    engine.freeBuffer(loaded.buf);
+    await loaded.discard();
+    throw asBitMambaError(e);
+  }
+}
+
+async function load({ source, options }, { signal, emit }) {
+  const t0 = performance.now();
+  const onProgress = (p) => emit('progress', p);
+  onProgress({ loaded: 0, total: null, phase: 'engine' });
+  // Each thread is a pthread worker started with the engine: keep the count sane.
+  const requested = Math.max(1, Math.min(64, Math.floor(Number(options.threads ?? defaultThreads())) || 1));
+  const threads = THREAD_SUPPORT.ok ? requested : 1;
+  const started = startEngine(options, threads, t0);
+  const engineReady = started.then((s) => s.engine);
+  engineReady.catch(() => {});  // reported through the loaders or the await below
+
+  const t1 = performance.now();
+  let loaded = await readSource(engineReady, source, options, { signal, onProgress }, false);
+  const { variant, variantReason, engineMs } = await started;
+  engine = await engineReady;
+  const readMs = performance.now() - t1;
+
+  let t2 = performance.now();
+  try {
+    await parseModel(loaded, options, threads, onProgress);
+  } catch (err) {
+    if (loaded.source !== 'cache' || err.code !== 'corrupt_model') throw err;
+    // A cached copy the engine refuses (damaged on disk): fetch it again.
+    loaded = await readSource(engineReady, source, options, { signal, onProgress }, true);
+    t2 = performance.now();
+    await parseModel(loaded, options, threads, onProgress);
+  }
+  const parseMs = performance.now() - t2;
+  await loaded.commit();
+  session = model.newSession();
+  // engineMs overlaps readMs: the engine starts during the lookup and the request.
+  const timings = { engineMs, readMs, parseMs, totalMs: performance.now() - t0 };
+  loadInfo = describeLoad(loaded, { variant, variantReason, threads, requested, timings });
+  onProgress({ loaded: loaded.bytes, total: loaded.bytes, phase: 'ready' });
+  return { value: loadInfo };
+}
+
+// model.info as the page sees it.
+function describeLoad(loaded, { variant, variantReason, threads, requested, timings }) {
+  const info = model.info;
+  return {
+    vocabSize: info.vocabSize, dModel: info.dModel, nLayers: info.nLayers, nHeads: info.nHeads,
+    dInner: info.dInner, headDim: info.headDim, fileBytes: info.fileBytes,
+    isa: info.isa, variant: engine.variant ?? variant, variantReason, threads: info.threads ?? threads,
+    threadsRequested: requested, threadsReason: THREAD_SUPPORT.reason,
+    crossOriginIsolated: self.crossOriginIsolated === true,
+    source: loaded.source, url: loaded.url, sha256: loaded.sha256, cache: { ...loaded.cache },
+    timings,
+    heapBytes: heapBytes(),
+  };
+}
+
+function tokenize({ text }) {
+  requireModel();
+  const ids = Int32Array.from(engine.tokenize(text));
+  return { value: ids, transfer: [ids.buffer] };
+}
+
+function detokenize({ tokens }) {
+  requireModel();
+  return { value: engine.detokenize(Int32Array.from(tokens)) };
+}
+
+// The last position's logits, from a scratch session: the main one is untouched.
+function logits({ tokens }) {
+  requireModel();
+  const scratch = model.newSession();
+  try {
+    scratch.feed(Int32Array.from(tokens));
+    const row = scratch.logits();
+    return { value: row, transfer: [row.buffer] };
+  } finally {
+    scratch.dispose();
+  }
+}
+
+function snapshot() {
+  requireModel();
+  const bytes = session.snapshot();
+  return { value: bytes, transfer: [bytes.buffer] };
+}
+
+function restore({ bytes }) {
+  requireModel();
+  session.restore(new Uint8Array(bytes));
+  return { value: undefined };
+}
+
+function reset() {
+  requireModel();
+  session.reset();
+  return { value: undefined };
+}
+
+function memory() {
+  return { value: { heapBytes: heapBytes(), modelBytes: loadInfo ? loadInfo.fileBytes : 0 } };
+}
+
+function dispose() {
+  for (const c of controllers.values()) c.abort();
+  return exclusive(() => {
+    if (session) session.dispose();
+    if (model) model.dispose();
+    session = null;
+    model = null;
+    return { value: undefined };
+  });
+}
+
+// The operations by name. Those that use the session run one at a time.
 const ops = {
-  async load({ source, options }, { signal, emit }) {
-    const t0 = performance.now();
-    const onProgress = (p) => emit('progress', p);
-    onProgress({ loaded: 0, total: null, phase: 'engine' });
-    const support = THREAD_SUPPORT;
-    // Each thread is a pthread worker started with the engine: keep the count sane.
-    const requested = Math.max(1, Math.min(64, Math.floor(Number(options.threads ?? defaultThreads())) || 1));
-    const threads = support.ok ? requested : 1;
-    let variant = null;
-    let variantReason = null;
-    let engineMs = 0;
-    // The engine starts while the cache is looked up and the request goes
-    // out; the loaders wait for it only to allocate the buffer.
-    const engineReady = (async () => {
-      try {
-        wasmModule = await import('./wasm-engine.js');
-      } catch (e) {
-        throw new BitMambaError('unsupported_browser', `Could not start the engine module: ${e.message}`);
-      }
-      ({ variant, reason: variantReason } = chooseVariant(options.variant));
-      if (!variant) {
-        throw new BitMambaError('unsupported_browser',
-          'This browser lacks WebAssembly SIMD (128-bit), which BitMamba needs. Use a current Chrome, Edge, Firefox or Safari.');
-      }
-      const wasmBase = options.wasmBase ?? new URL('./dist/', import.meta.url).href;
-      if (typeof SharedArrayBuffer === 'undefined') {
-        // Emscripten's pthread glue names SharedArrayBuffer even when it
-        // starts no thread. Where the constructor is not a global (outside
-        // isolation, or in WebKitGTK even inside it), one-thread shared wasm
-        // memory still works: its buffer's constructor stands in.
-        self.SharedArrayBuffer = new WebAssembly.Memory({ initial: 0, maximum: 0, shared: true }).buffer.constructor;
-      }
-      try {
-        const e = await wasmModule.loadWasmEngine({ variant, wasmBase, threads });
-        engineMs = performance.now() - t0;
-        return e;
-      } catch (e) {
-        // Missing engine files are a deployment problem, not the browser's.
-        const files = new URL(`bitmamba-${variant}.wasm`, wasmBase).href;
-        const found = await fetch(files, { method: 'HEAD' }).then((r) => r.status, () => null);
-        if (found !== null && found >= 400) {
-          throw new BitMambaError('http_status',
-            `The engine files are missing: ${files} answered ${found}. The site needs the wasm build in dist/ (see docs/browser.md).`,
-            { status: found });
-        }
-        const err = asBitMambaError(e);
-        if (err.code === 'internal') {
-          throw new BitMambaError('unsupported_browser', `Could not start the WebAssembly engine (${variant}): ${err.message}`);
-        }
-        throw err;
-      }
-    })();
-    engineReady.catch(() => {});  // reported through the loaders or the await below
-
-    const t1 = performance.now();
-    const read = async (skipCache) => {
-      if (source.url !== undefined) {
-        return loadFromUrl(engineReady, source.url, { cache: options.cache !== false && !skipCache, signal, onProgress });
-      }
-      if (source.blob !== undefined) return loadFromBlob(engineReady, source.blob, { signal, onProgress });
-      if (source.buffer !== undefined) return loadFromArrayBuffer(engineReady, source.buffer, { signal, onProgress });
-      throw new BitMambaError('invalid_argument', 'BitMamba.load needs a URL, a File/Blob or an ArrayBuffer.');
-    };
-    let loaded = await read(false);
-    engine = await engineReady;
-    const readMs = performance.now() - t1;
-
-    let t2 = performance.now();
-    // On success the model owns the buffer; on error it is still ours to free.
-    const parse = async () => {
-      onProgress({ loaded: loaded.bytes, total: loaded.bytes, phase: 'parse' });
-      try {
-        model = engine.loadModel(loaded.buf, { threads, isa: options.kernels });
-      } catch (e) {
-        engine.freeBuffer(loaded.buf);
-        await loaded.discard();
-        throw asBitMambaError(e);
-      }
-    };
-    try {
-      await parse();
-    } catch (err) {
-      if (loaded.source !== 'cache' || err.code !== 'corrupt_model') throw err;
-      // A cached copy the engine refuses (damaged on disk): fetch it again.
-      loaded = await read(true);
-      t2 = performance.now();
-      await parse();
-    }
-    const parseMs = performance.now() - t2;
-    await loaded.commit();
-    session = model.newSession();
-
-    const info = model.info;
-    loadInfo = {
-      vocabSize: info.vocabSize, dModel: info.dModel, nLayers: info.nLayers, nHeads: info.nHeads,
-      dInner: info.dInner, headDim: info.headDim, fileBytes: info.fileBytes,
-      isa: info.isa, variant: engine.variant ?? variant, variantReason, threads: info.threads ?? threads,
-      threadsRequested: requested, threadsReason: support.reason,
-      crossOriginIsolated: self.crossOriginIsolated === true,
-      source: loaded.source, url: loaded.url, sha256: loaded.sha256, cache: { ...loaded.cache },
-      // engineMs overlaps readMs: the engine starts during the lookup and the request.
-      timings: { engineMs, readMs, parseMs, totalMs: performance.now() - t0 },
-      heapBytes: heapBytes(),
-    };
-    onProgress({ loaded: loaded.bytes, total: loaded.bytes, phase: 'ready' });
-    return { value: loadInfo };
-  },
-
-  generate(args, ctx) {
-    return exclusive(() => generate(args, ctx));
-  },
-
-  tokenize({ text }) {
-    requireModel();
-    const ids = Int32Array.from(engine.tokenize(text));
-    return { value: ids, transfer: [ids.buffer] };
-  },
-
-  detokenize({ tokens }) {
-    requireModel();
-    return { value: engine.detokenize(Int32Array.from(tokens)) };
-  },
-
-  logits({ tokens }) {
-    return exclusive(() => {
-      requireModel();
-      const scratch = model.newSession();
-      try {
-        scratch.feed(Int32Array.from(tokens));
-        const logits = scratch.logits();
-        return { value: logits, transfer: [logits.buffer] };
-      } finally {
-        scratch.dispose();
-      }
-    });
-  },
-
-  snapshot() {
-    return exclusive(() => {
-      requireModel();
-      const bytes = session.snapshot();
-      return { value: bytes, transfer: [bytes.buffer] };
-    });
-  },
-
-  restore({ bytes }) {
-    return exclusive(() => {
-      requireModel();
-      session.restore(new Uint8Array(bytes));
-      return { value: undefined };
-    });
-  },
-
-  reset() {
-    return exclusive(() => {
-      requireModel();
-      session.reset();
-      return { value: undefined };
-    });
-  },
-
-  memory() {
-    return { value: { heapBytes: heapBytes(), modelBytes: loadInfo ? loadInfo.fileBytes : 0 } };
-  },
-
-  dispose() {
-    for (const c of controllers.values()) c.abort();
-    return exclusive(() => {
-      if (session) session.dispose();
-      if (model) model.dispose();
-      session = null;
-      model = null;
-      return { value: undefined };
-    });
-  },
+  load,
+  generate: (args, ctx) => exclusive(() => generate(args, ctx)),
+  tokenize,
+  detokenize,
+  logits: (args) => exclusive(() => logits(args)),
+  snapshot: () => exclusive(snapshot),
+  restore: (args) => exclusive(() => restore(args)),
+  reset: () => exclusive(reset),
+  memory,
+  dispose,
 };
 
 function samplingParams(o) {
@@ -317,16 +330,8 @@ class TextStream {
   }
 }
 
-async function generate({ input, options, stopFlag }, { signal, emit }) {
-  const stopped = () => signal.aborted || (stopFlag != null && Atomics.load(stopFlag, 0) !== 0);
-  requireModel();
-  const start = performance.now();
-  const params = samplingParams(options);
-  const maxTokens = options.maxTokens === undefined ? 200 : Math.trunc(Number(options.maxTokens));
-  if (!(maxTokens >= 0)) throw new BitMambaError('invalid_argument', `maxTokens = ${options.maxTokens} must be >= 0.`);
-  const seed = parseSeed(options.seed);
-  const greedy = params.temperature < GREEDY_BELOW;
-
+// The prompt as token ids; a fresh generation resets the session first.
+function promptTokens(input, options) {
   let prompt;
   if (typeof input === 'string') prompt = Int32Array.from(engine.tokenize(input));
   else if (input && input.tokens) prompt = Int32Array.from(input.tokens);
@@ -336,51 +341,68 @@ async function generate({ input, options, stopFlag }, { signal, emit }) {
     // Like GPT-2: an empty prompt starts from <|endoftext|>.
     if (prompt.length === 0) prompt = Int32Array.of(END_OF_TEXT);
   }
+  return prompt;
+}
 
-  let prefillMs = 0;
-  if (maxTokens === 0) {  // still part of the context, as in one engine call
-    const t = performance.now();
-    session.feed(prompt);
-    prefillMs = performance.now() - t;
-  }
+// One token per engine call, each seeded where the previous call left the
+// generator, yielding to the event loop in between so Stop is seen.
+async function decodeTokens({ prompt, params, maxTokens, seed, greedy }, stopped, emit, start) {
   const none = new Int32Array(0);
   const text = new TextStream();
-  let generated = 0;
+  const run = { generated: 0, prefillMs: 0, decodeMs: 0, firstTokenMs: null, stopReason: 'max_tokens' };
   let draws = 0n;
-  let decodeMs = 0;
-  let firstTokenMs = null;
-  let stopReason = 'max_tokens';
-  while (generated < maxTokens) {
-    if (stopped()) { stopReason = 'stopped'; break; }
+  while (run.generated < maxTokens) {
+    if (stopped()) { run.stopReason = 'stopped'; break; }
     let token = -1;
     const callSeed = (seed + draws * GOLDEN) & MASK64;
-    const stats = session.generate(generated === 0 ? prompt : none, { ...params, seed: callSeed }, 1,
+    const stats = session.generate(run.generated === 0 ? prompt : none, { ...params, seed: callSeed }, 1,
       (t) => { token = t; return true; });
-    if (generated === 0) {
-      prefillMs = stats.prefillMs;
-      firstTokenMs = performance.now() - start;
+    if (run.generated === 0) {
+      run.prefillMs = stats.prefillMs;
+      run.firstTokenMs = performance.now() - start;
     }
-    decodeMs += stats.decodeMs;
+    run.decodeMs += stats.decodeMs;
     if (token < 0) break;
-    generated += 1;
+    run.generated += 1;
     if (!greedy) draws += 1n;
     emit('token', { token, text: text.push(token), t: performance.timeOrigin + performance.now() });
-    if (token === END_OF_TEXT) { stopReason = 'eos'; break; }
+    if (token === END_OF_TEXT) { run.stopReason = 'eos'; break; }
     await yieldToEvents();
   }
   const rest = text.flush();
   if (rest) emit('token', { token: null, text: rest, t: performance.timeOrigin + performance.now() });
+  return run;
+}
+
+async function generate({ input, options, stopFlag }, { signal, emit }) {
+  const stopped = () => signal.aborted || (stopFlag != null && Atomics.load(stopFlag, 0) !== 0);
+  requireModel();
+  const start = performance.now();
+  const params = samplingParams(options);
+  const maxTokens = options.maxTokens === undefined ? 200 : Math.trunc(Number(options.maxTokens));
+  if (!(maxTokens >= 0)) throw new BitMambaError('invalid_argument', `maxTokens = ${options.maxTokens} must be >= 0.`);
+  const seed = parseSeed(options.seed);
+  const greedy = params.temperature < GREEDY_BELOW;
+  const prompt = promptTokens(input, options);
+  let feedMs = 0;
+  if (maxTokens === 0) {  // still part of the context, as in one engine call
+    const t = performance.now();
+    session.feed(prompt);
+    feedMs = performance.now() - t;
+  }
+  const run = await decodeTokens({ prompt, params, maxTokens, seed, greedy }, stopped, emit, start);
+  const prefillMs = maxTokens === 0 ? feedMs : run.prefillMs;
   return {
     value: {
       promptTokens: prompt.length,
-      generatedTokens: generated,
+      generatedTokens: run.generated,
       prefillMs,
-      decodeMs,
+      decodeMs: run.decodeMs,
       prefillTokensPerSecond: prefillMs > 0 ? (prompt.length * 1000) / prefillMs : null,
-      decodeTokensPerSecond: decodeMs > 0 ? (generated * 1000) / decodeMs : null,
-      timeToFirstTokenMs: firstTokenMs,
+      decodeTokensPerSecond: run.decodeMs > 0 ? (run.generated * 1000) / run.decodeMs : null,
+      timeToFirstTokenMs: run.firstTokenMs,
       totalMs: performance.now() - start,
-      stopReason,
+      stopReason: run.stopReason,
       seed: seed.toString(),
       threads: loadInfo.threads,
       heapBytes: heapBytes(),
