@@ -69,7 +69,10 @@ for (const [label, args, mode = '', outputs = []] of CASES) {
     // Each side writes its own copy of an output file.
     const sideArgs = args.map((a) => a.replace('OUT', side));
     const r = side === 'native' ? exec(o.bitmamba, sideArgs) : exec(o.runner, ['--variant', o.variant, ...sideArgs]);
-    r.files = outputs.map((f) => fs.readFileSync(here(f.replace('OUT', side))));
+    r.files = outputs.map((f) => {
+      const file = here(f.replace('OUT', side));
+      return fs.existsSync(file) ? fs.readFileSync(file) : null;
+    });
     return r;
   });
   const [n, w] = runs;
@@ -77,7 +80,9 @@ for (const [label, args, mode = '', outputs = []] of CASES) {
   if (n.status !== w.status || n.signal !== w.signal) problems.push(`exit ${n.status} vs ${w.status}`);
   if (!n.stdout.equals(w.stdout)) problems.push(`stdout ${show(n.stdout)} vs ${show(w.stdout)}`);
   if (mode !== 'no-stderr' && !n.stderr.equals(w.stderr)) problems.push(`stderr ${show(n.stderr)} vs ${show(w.stderr)}`);
-  n.files.forEach((f, i) => { if (!f.equals(w.files[i])) problems.push(`${outputs[i]} differs`); });
+  n.files.forEach((f, i) => {
+    if (!f || !w.files[i] || !f.equals(w.files[i])) problems.push(`${outputs[i]} missing or different`);
+  });
   console.log(`${problems.length ? 'FAIL' : 'PASS'} ${label} (exit ${n.status})${problems.length ? ': ' + problems.join('; ') : ''}`);
   if (problems.length) ++failed;
 }
