@@ -73,12 +73,15 @@ int cmd_bench(int argc, char** argv) {
   }
   const double rss = peak_rss_mib();
   const double file_mib = static_cast<double>(info.file_bytes) / (1024.0 * 1024.0);
+  const double wasm_mib = wasm_memory_mib();
   if (args.has("json")) {
+    char wasm_field[64] = "";
+    if (wasm_mib > 0) std::snprintf(wasm_field, sizeof wasm_field, ",\"wasm_memory_mib\":%.1f", wasm_mib);
     std::printf(
         "{\"isa\":\"%s\",\"threads\":%d,\"load_ms\":%.2f,\"prompt_tokens\":%d,\"gen_tokens\":%d,\"runs\":%d,"
-        "\"prefill_tok_s\":%.1f,\"ttft_ms\":%.2f,\"decode_tok_s\":%.1f,\"peak_rss_mib\":%.1f,\"file_mib\":%.1f}\n",
+        "\"prefill_tok_s\":%.1f,\"ttft_ms\":%.2f,\"decode_tok_s\":%.1f,\"peak_rss_mib\":%.1f,\"file_mib\":%.1f%s}\n",
         lm.model->isa(), lm.model->threads(), lm.load_ms, prompt_tokens, gen_tokens, runs, median(prefill),
-        median(ttft), median(decode), rss, file_mib);
+        median(ttft), median(decode), rss, file_mib, wasm_field);
   } else {
     std::printf("model       vocab %d, d_model %d, %d layers, %d heads (%.1f MiB)\n", info.vocab_size, info.d_model,
                 info.n_layers, info.n_heads, file_mib);
@@ -89,6 +92,7 @@ int cmd_bench(int argc, char** argv) {
     std::printf("first token %.1f ms\n", median(ttft));
     std::printf("decode      %.1f tok/s (%d tokens, greedy, median of %d)\n", median(decode), gen_tokens, runs);
     std::printf("peak RSS    %.1f MiB (file + %.1f MiB)\n", rss, rss - file_mib);
+    if (wasm_mib > 0) std::printf("wasm memory %.1f MiB (file + %.1f MiB)\n", wasm_mib, wasm_mib - file_mib);
   }
   return kExitOk;
 }

@@ -1,4 +1,5 @@
-// bitmamba: the native CLI over the same core the browser runs.
+// bitmamba: the CLI over the same core the browser runs, built natively and
+// (run by scripts/bitmamba-node) to wasm for Node.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -14,7 +15,7 @@ const char kUsage[] =
     "commands:\n"
     "  run MODEL (--tokens \"15496 11 314\" | --prompt TEXT) [--max-tokens N] [--temp T]\n"
     "      [--repeat-penalty P] [--min-p P] [--top-p P] [--top-k K] [--seed S]\n"
-    "      [--threads N] [--isa scalar|avx2|avx512] [--json]\n"
+    "      [--threads N] [--isa NAME] [--json]\n"
     "      Generate; stream text (--prompt) or ids (--tokens) to stdout, stats to stderr.\n"
     "  logits MODEL --tokens \"...\" --out FILE [--threads N] [--isa NAME]\n"
     "      Feed the tokens one by one; write the logits after each as float32 rows.\n"
@@ -31,6 +32,8 @@ const char kUsage[] =
     "  bitmamba MODEL PROMPT raw|tokenizer TEMP PENALTY MIN_P TOP_P TOP_K MAX_TOKENS\n"
     "      The reference engine's positional form.\n"
     "\n"
+    "--isa: a kernel table (scalar, avx2, avx512 natively; simd128, relaxed, relaxed-dot-add\n"
+    "in wasm); default: the best one here. All give the same results bit for bit.\n"
     "Defaults: temp 0.8, repeat-penalty 1.15, min-p 0.05, top-p 0.9, top-k 40, seed 0,\n"
     "max-tokens 200, threads 1. Exit status: 0 ok, 1 error, 2 usage.\n";
 

@@ -6,7 +6,8 @@
 // measured (up to 70 us per fault); 2 MiB pages cut the load to the copy
 // from the page cache plus the validation scan, and decode takes fewer TLB
 // misses while it streams the weights. The resident size is the file's, as
-// with a mapping.
+// with a mapping. The wasm build reads the file into a heap buffer instead
+// (mapped_file.cpp holds the CLI's only platform differences).
 #pragma once
 
 #include <cstddef>
@@ -36,5 +37,9 @@ class MappedFile {
 
 // Peak resident set size of this process in MiB.
 double peak_rss_mib();
+
+// The wasm build's linear memory in MiB (it only grows, so this is its
+// peak); 0 natively, where there is none.
+double wasm_memory_mib();
 
 }  // namespace bitmamba::cli

@@ -1,6 +1,6 @@
 // The wasm engine's JavaScript interface (docs/wasm-api.md): an ES module
 // over the Emscripten module of wasm/bindings.cpp. The browser's worker and
-// the Node runner (scripts/bitmamba-node) use this and nothing below it.
+// the Node tests use this and nothing below it.
 //
 // The bindings never throw for bad input: they return { code, message, ... }
 // with code 'ok' or a core/status.h name, and this file throws the others as
