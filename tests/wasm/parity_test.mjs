@@ -5,8 +5,9 @@
 //   - `run` (a prompt longer than one prefill chunk: the GEMM path, then 256
 //     sampled tokens) gives the native CLI's tokens and text.
 // for synthetic models of several shapes, the tiny and 255m presets included,
-// and for each kernel table of the build (relaxed has two; either may be the
-// one a JS engine picks).
+// compact files (half or int8 embedding) made from some of them, and for
+// each kernel table of the build (relaxed has two; either may be the one a
+// JS engine picks).
 //
 //   node parity_test.mjs make-models --bitmamba CLI --models DIR
 //   node parity_test.mjs check --bitmamba CLI --runner RUNNER --variant V --models DIR --workdir DIR
@@ -23,6 +24,12 @@ const MODELS = {
   'v700-d72-L3-h3': ['--vocab', '700', '--d-model', '72', '--layers', '3', '--heads', '3', '--seed', '5'],
   'v3000-d200-L2-h5': ['--vocab', '3000', '--d-model', '200', '--layers', '2', '--heads', '5', '--seed', '6'],
   'v50257-d384-L3-h12': ['--vocab', '50257', '--d-model', '384', '--layers', '3', '--heads', '12', '--seed', '7'],
+};
+// name -> [model above, embedding form]: compact files (`bitmamba convert`).
+const COMPACT = {
+  'tiny.q8': ['tiny', 'q8'],
+  'v700-d72-L3-h3.f16': ['v700-d72-L3-h3', 'f16'],
+  'v3000-d200-L2-h5.q8': ['v3000-d200-L2-h5', 'q8'],
 };
 const RUN_TOKENS = 256;
 const TABLES = { simd128: ['simd128'], relaxed: ['relaxed', 'relaxed-dot-add'] };
@@ -63,6 +70,12 @@ function makeModels(o) {
     const file = path.join(o.models, `${name}.bin`);
     if (!fs.existsSync(file)) run(o.bitmamba, ['make-model', ...args, '--out', file], 'make-model');
   }
+  for (const [name, [from, form]] of Object.entries(COMPACT)) {
+    const file = path.join(o.models, `${name}.bin`);
+    if (!fs.existsSync(file)) {
+      run(o.bitmamba, ['convert', path.join(o.models, `${from}.bin`), file, '--embed', form], 'convert');
+    }
+  }
   console.log(`models in ${o.models}`);
   return 0;
 }
@@ -88,7 +101,7 @@ function check(o) {
     }
   };
 
-  for (const name of Object.keys(MODELS)) {
+  for (const name of [...Object.keys(MODELS), ...Object.keys(COMPACT)]) {
     const model = path.join(o.models, `${name}.bin`);
     const vocab = vocabOf(model);
 
