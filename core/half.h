@@ -1,4 +1,4 @@
-// IEEE 754 binary16 <-> binary32, by hand: the compact embedding (docs/convert.md)
+// IEEE 754 binary16 <-> binary32, by hand: the compact embedding (docs/format.md)
 // must decode to the same floats on every target, with or without F16C.
 #pragma once
 

@@ -33,7 +33,7 @@ struct TernaryTensorRef {
 };
 
 // How the embedding is stored. Every BIT2 file has float32; the compact
-// forms that `bitmamba convert --embed` writes (docs/convert.md) keep it as
+// forms that `bitmamba convert --embed` writes (docs/format.md) keep it as
 // IEEE half or as int8 with one float32 scale per row, and only the
 // embedding may use them.
 enum class EmbedType : int32_t { kFloat32 = 0, kFloat16 = 1, kInt8Rows = 3 };

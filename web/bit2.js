@@ -16,7 +16,7 @@ export const BIT2_PREFIX_BYTES = 24;
 const floatTensorBytes = (dims) => 8 + 4 * dims.length + 4 * dims.reduce((a, b) => a * b, 1);
 const ternaryTensorBytes = (rows, cols) => 16 + Math.ceil((rows * cols) / 4);
 
-// The embedding's forms (docs/convert.md): type tag -> bytes of the tensor
+// The embedding's forms (docs/format.md): type tag -> bytes of the tensor
 // (type, ndim 2, dims, then the values) for [vocab, d_model].
 const EMBED_TYPES = {
   0: { name: 'f32', bytes: (v, d) => floatTensorBytes([v, d]) },

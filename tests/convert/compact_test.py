@@ -6,7 +6,7 @@
 files   On the tiny preset and on an odd shape (vocab 701, d_model 73, so
         that every tensor after a compact embedding is misaligned):
         - bytes: the f16 and q8 files are the header, the embedding encoded
-          here with NumPy from the format's definition (docs/convert.md),
+          here with NumPy from the format's definition (docs/format.md),
           and every byte after the embedding unchanged;
         - back to f32: f16 -> f32 holds the half values exactly, q8 -> f32
           holds float32(q * scale), and f32 -> f16 -> f32 -> f16 reproduces

@@ -3,7 +3,7 @@
 
 Written from docs/format.md (the BIT2 file) and docs/model.md (the math) alone,
 never from the C++ sources, so that the two can catch each other's mistakes;
-the compact embedding forms (half, int8 rows) as docs/convert.md defines them.
+the compact embedding forms (half, int8 rows) as docs/format.md defines them.
 It runs one token at a time in float64; the int8 activation quantisation is
 done exactly as written (round half away from zero, clamp to [-128, 127],
 exact integer sums).
