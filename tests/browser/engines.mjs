@@ -88,8 +88,8 @@ const SETTINGS = [
   { seed: 3, maxTokens: 40, temperature: 0.5, topK: 5, topP: 0.5, minP: 0.2, repetitionPenalty: 1 },
 ];
 
-function nativeTokens(tokens, s) {
-  const json = cli(['run', demoModel, '--tokens', tokens.join(' '), '--json',
+function nativeTokens(tokens, s, model = demoModel) {
+  const json = cli(['run', model, '--tokens', tokens.join(' '), '--json',
     '--seed', String(s.seed), '--max-tokens', String(s.maxTokens),
     '--temp', String(s.temperature ?? 0.8), '--repeat-penalty', String(s.repetitionPenalty ?? 1.15),
     '--min-p', String(s.minP ?? 0.05), '--top-p', String(s.topP ?? 0.9), '--top-k', String(s.topK ?? 40)]);
@@ -104,6 +104,11 @@ function nativeLogits(tokens) {
   return raw.subarray(raw.length - vocab * 4).toString('base64');  // the last position's row
 }
 
+// The same model with its embeddings compact (int8 rows), as `bitmamba
+// convert` writes it; the page must load it like any other file.
+const compactModel = path.join(modelsDir, 'bitmamba-demo.q8.bin');
+if (!fs.existsSync(compactModel)) cli(['convert', demoModel, compactModel, '--embed', 'q8']);
+
 const FAILURES = [
   ['/test/missing.bin', 'http_status'],
   ['/test/page.bin', 'not_a_model'],
@@ -115,6 +120,7 @@ const expectations = JSON.stringify({
   prompt: PROMPT,
   cases: SETTINGS.map((settings) => ({ settings, tokens: nativeTokens(PROMPT, settings) })),
   logits: { tokens: PROMPT.slice(0, 4), f32: nativeLogits(PROMPT.slice(0, 4)) },
+  compact: { model: '/models/bitmamba-demo.q8.bin', settings: SETTINGS[2], tokens: nativeTokens(PROMPT, SETTINGS[2], compactModel) },
   failures: FAILURES,
 });
 
@@ -124,7 +130,7 @@ const csp = `${CONTENT_SECURITY_POLICY}; report-uri /test/csp-report`;
 const site = createHandler({ web: path.join(ROOT, 'web'), dist: args.dist, models: modelsDir, isolation: true, csp });
 const checkPage = createHandler({ web: path.join(HERE, 'page'), dist: args.dist, models: modelsDir, isolation: true, csp });
 const coep = { 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Opener-Policy': 'same-origin' };
-let modelRequests = 0;
+const modelRequests = { '/models/bitmamba-demo.bin': 0, '/models/bitmamba-demo.q8.bin': 0 };
 let results = [];
 let lastPost = Date.now();
 const cspReports = [];
@@ -140,10 +146,10 @@ function readBody(req) {
 async function route(req, res) {
   const url = new URL(req.url, 'http://x');
   const send = (status, type, body) => { res.writeHead(status, { 'Content-Type': type, ...coep }); res.end(body); };
-  if (url.pathname === '/models/bitmamba-demo.bin') modelRequests++;
+  if (url.pathname in modelRequests) modelRequests[url.pathname]++;
   switch (url.pathname) {
     case '/test/expect.json': return send(200, 'application/json', expectations);
-    case '/test/requests': return send(200, 'application/json', JSON.stringify({ model: modelRequests }));
+    case '/test/requests': return send(200, 'application/json', JSON.stringify(modelRequests));
     case '/test/result':
       results.push(JSON.parse(await readBody(req)));
       lastPost = Date.now();
@@ -261,12 +267,14 @@ try {
   for (const r of checks) report(r.name, r.ok, `${r.ok ? r.note : r.error} (${r.seconds.toFixed(1)} s)`);
   const load = checks.find((r) => r.name === 'load');
   const cache = checks.find((r) => r.name === 'cache');
-  if (load?.ok && cache?.ok) {
+  const compact = checks.find((r) => r.name === 'compact_q8_file');
+  if (load?.ok && cache?.ok && compact?.ok) {
     const problems = compareWithTable(row, load.info, cache.mode);
+    if (compact.mode !== cache.mode) problems.push(`the compact file's cache mode is ${compact.mode}, the plain file's ${cache.mode}`);
     report('modes_match_docs_table', problems.length === 0,
       problems.join('; ') || `${row.variant}, ${row.threads} thread(s), cache ${row.cache}, as docs/browser.md says for ${row.label}`);
   } else {
-    report('modes_match_docs_table', false, 'the load or cache check failed');
+    report('modes_match_docs_table', false, 'the load, cache or compact file check failed');
   }
   await sleep(300);  // reports are sent after the violation
   report('no_csp_report', cspReports.length === 0, cspReports.join(' | ') || 'no CSP violation reported by the page or its workers');

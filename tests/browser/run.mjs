@@ -74,9 +74,13 @@ const truncated = demoBytes.subarray(0, Math.floor(demoBytes.length * 0.6));
 const code3 = Buffer.from(demoBytes);
 code3[code3.length - 1] = 0xff;
 
-/** Tokens the native CLI generates with the given settings. */
-function nativeTokens(tokens, s) {
-  const out = cli(['run', demoModel, '--tokens', tokens.join(' '), '--json',
+// The demo model with compact (int8) embeddings, as `bitmamba convert` writes it.
+const compactModel = path.join(modelsDir, 'bitmamba-demo.q8.bin');
+if (!fs.existsSync(compactModel)) cli(['convert', demoModel, compactModel, '--embed', 'q8']);
+
+/** Tokens the native CLI generates with the given settings (from the demo model unless told). */
+function nativeTokens(tokens, s, model = demoModel) {
+  const out = cli(['run', model, '--tokens', tokens.join(' '), '--json',
     '--seed', String(s.seed), '--max-tokens', String(s.maxTokens),
     '--temp', String(s.temperature ?? 0.8), '--repeat-penalty', String(s.repetitionPenalty ?? 1.15),
     '--min-p', String(s.minP ?? 0.05), '--top-p', String(s.topP ?? 0.9), '--top-k', String(s.topK ?? 40)]);
@@ -536,7 +540,13 @@ test('local_file_and_text_not_html', async () => {
     }));
     assert(found.elements === 0 && !found.pwned, 'text was inserted as HTML');
     assert(found.echo === prompt, 'the prompt is not shown verbatim');
-    return 'local .bin loaded; prompt and output inserted as text';
+    const compact = await loadViaUi(page, 'file', { file: compactModel });
+    assert(compact.state === 'ready' && compact.info.source === 'file', `compact file load: ${JSON.stringify(compact.error)}`);
+    const settings = { prompt: PROMPT, seed: 5, maxTokens: 24 };
+    const run = await generateViaUi(page, settings);
+    const promptIds = await page.evaluate((p) => window.bitmambaDemo.model.tokenize(p).then(Array.from), PROMPT);
+    sameTokens(run.tokens, nativeTokens(promptIds, settings, compactModel), 'compact file vs CLI');
+    return 'local .bin loaded; prompt and output inserted as text; a local compact (q8) file gives the CLI\'s tokens';
   } finally {
     await context.close();
   }

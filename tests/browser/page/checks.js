@@ -44,7 +44,8 @@ function firstDifference(got, want) {
   return -1;
 }
 
-const requestCount = async () => (await (await fetch('/test/requests')).json()).model;
+// How often the server has sent the model at this path.
+const requestCount = async (url) => (await (await fetch('/test/requests')).json())[url];
 const expect = await (await fetch('/test/expect.json')).json();
 let model = null;
 
@@ -85,14 +86,41 @@ await check('cache', async () => {
     return { mode: 'uncached', note: `no cache (${model.info.cache.message}); cachedModels() is [] and clearCache() resolves` };
   }
   await model.dispose();
-  const before = await requestCount();
+  const before = await requestCount(expect.model);
   model = await BitMamba.load(expect.model, { cache: true });
-  const after = await requestCount();
+  const after = await requestCount(expect.model);
   assert(model.info.source === 'cache' && model.info.cache.status === 'hit', `second load came from ${model.info.source}`);
   assert(after === before, `${after - before} model requests on the cached load`);
   const got = await collect(model.generate({ tokens: expect.prompt }, expect.cases[0].settings));
   assert(firstDifference(got, expect.cases[0].tokens) < 0, 'tokens after a cached load differ from the CLI\'s');
   return { mode: 'hit', note: 'second load from the cache, no model request' };
+});
+
+// A compact file (`bitmamba convert --embed q8`) by URL, then from the cache
+// where there is one; its tokens are those the CLI gives for that file.
+await check('compact_q8_file', async () => {
+  const { model: url, settings, tokens } = expect.compact;
+  const generateAndCompare = async (loaded, when) => {
+    const got = await collect(loaded.generate({ tokens: expect.prompt }, settings));
+    const at = firstDifference(got, tokens);
+    assert(at < 0, `${when}: token ${at} is ${got[at]}, the CLI's ${tokens[at]}`);
+  };
+  let compact = await BitMamba.load(url, { cache: true });
+  try {
+    await generateAndCompare(compact, 'by URL');
+    if (compact.info.cache.status !== 'stored') return { mode: 'uncached', note: `loads by URL; ${tokens.length} tokens equal the CLI's; no cache` };
+    await compact.dispose();
+    compact = null;
+    const before = await requestCount(url);
+    compact = await BitMamba.load(url, { cache: true });
+    const after = await requestCount(url);
+    assert(compact.info.source === 'cache' && compact.info.cache.status === 'hit', `second load came from ${compact.info.source}`);
+    assert(after === before, `${after - before} model requests on the cached load`);
+    await generateAndCompare(compact, 'from the cache');
+    return { mode: 'hit', note: `by URL and again from the cache with no request; ${tokens.length} tokens equal the CLI's both times` };
+  } finally {
+    await compact?.dispose();
+  }
 });
 
 await check('typed_errors_nothing_stored', async () => {
