@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { CONTENT_SECURITY_POLICY, createHandler, startServer } from '../../scripts/serve.mjs';
 import { driverFor } from '../../scripts/drivers/index.mjs';
 import { compareWithTable, readEngineTable } from './engine-table.mjs';
+import { testModels } from './test-models.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -62,23 +63,12 @@ if (!fs.existsSync(executable)) {
 const row = readEngineTable(path.join(ROOT, 'docs', 'browser.md'))[engine];
 
 const out = path.join(args.out, engine);
-const modelsDir = path.join(args.out, 'models');
 fs.mkdirSync(out, { recursive: true });
-fs.mkdirSync(modelsDir, { recursive: true });
 
-function cli(cliArgs) {
-  const r = spawnSync(args.cli, cliArgs, { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`bitmamba ${cliArgs.join(' ')} failed: ${r.stderr || r.error}`);
-  return r.stdout;
-}
-
-// The demo model, its broken variants and what the native CLI makes of it.
-const demoModel = path.join(modelsDir, 'bitmamba-demo.bin');
-if (!fs.existsSync(demoModel)) cli(['make-model', '--preset', 'tiny', '--seed', '1', '--out', demoModel]);
-const demoBytes = fs.readFileSync(demoModel);
-const truncated = demoBytes.subarray(0, Math.floor(demoBytes.length * 0.6));
-const code3 = Buffer.from(demoBytes);
-code3[code3.length - 1] = 0xff;  // code 3 in lm_head: right size and header, invalid weights
+const modelsDir = path.join(args.out, 'models');
+// The demo model, its broken variants, its compact form and what the native CLI makes of them.
+const { cli, demoModel, truncated, code3, compactModel, nativeTokens } =
+  testModels(args.cli, modelsDir);
 
 const PROMPT = [464, 2106, 286, 262, 13570, 1803, 6140];
 const SETTINGS = [
@@ -88,14 +78,6 @@ const SETTINGS = [
   { seed: 3, maxTokens: 40, temperature: 0.5, topK: 5, topP: 0.5, minP: 0.2, repetitionPenalty: 1 },
 ];
 
-function nativeTokens(tokens, s, model = demoModel) {
-  const json = cli(['run', model, '--tokens', tokens.join(' '), '--json',
-    '--seed', String(s.seed), '--max-tokens', String(s.maxTokens),
-    '--temp', String(s.temperature ?? 0.8), '--repeat-penalty', String(s.repetitionPenalty ?? 1.15),
-    '--min-p', String(s.minP ?? 0.05), '--top-p', String(s.topP ?? 0.9), '--top-k', String(s.topK ?? 40)]);
-  return JSON.parse(json).tokens;
-}
-
 function nativeLogits(tokens) {
   const file = path.join(out, 'logits.f32');
   cli(['logits', demoModel, '--tokens', tokens.join(' '), '--out', file]);
@@ -103,11 +85,6 @@ function nativeLogits(tokens) {
   const vocab = raw.length / 4 / tokens.length;
   return raw.subarray(raw.length - vocab * 4).toString('base64');  // the last position's row
 }
-
-// The same model with its embeddings compact (int8 rows), as `bitmamba
-// convert` writes it; the page must load it like any other file.
-const compactModel = path.join(modelsDir, 'bitmamba-demo.q8.bin');
-if (!fs.existsSync(compactModel)) cli(['convert', demoModel, compactModel, '--embed', 'q8']);
 
 const FAILURES = [
   ['/test/missing.bin', 'http_status'],

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CONTENT_SECURITY_POLICY, createHandler, startServer } from '../../scripts/serve.mjs';
+import { testModels } from './test-models.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SKIP = 77;
@@ -54,38 +55,13 @@ if (!fs.existsSync(args.chromium)) {
 const { chromium } = await import('playwright-core');
 
 fs.mkdirSync(args.out, { recursive: true });
-const modelsDir = path.join(args.out, 'models');
-fs.mkdirSync(modelsDir, { recursive: true });
 const artifacts = path.join(args.out, 'artifacts');
 fs.mkdirSync(artifacts, { recursive: true });
 
-function cli(cliArgs) {
-  const r = spawnSync(args.cli, cliArgs, { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`bitmamba ${cliArgs.join(' ')} failed: ${r.stderr || r.error}`);
-  return r.stdout;
-}
-
-// The offline demo model (as scripts/serve.mjs makes it) and broken variants.
-const demoModel = path.join(modelsDir, 'bitmamba-demo.bin');
-if (!fs.existsSync(demoModel)) cli(['make-model', '--preset', 'tiny', '--seed', '1', '--out', demoModel]);
-const demoBytes = fs.readFileSync(demoModel);
-const truncated = demoBytes.subarray(0, Math.floor(demoBytes.length * 0.6));
-// Code 3 in the last byte of lm_head: the header and size are right, the engine must refuse it.
-const code3 = Buffer.from(demoBytes);
-code3[code3.length - 1] = 0xff;
-
-// The demo model with compact (int8) embeddings, as `bitmamba convert` writes it.
-const compactModel = path.join(modelsDir, 'bitmamba-demo.q8.bin');
-if (!fs.existsSync(compactModel)) cli(['convert', demoModel, compactModel, '--embed', 'q8']);
-
-/** Tokens the native CLI generates with the given settings (from the demo model unless told). */
-function nativeTokens(tokens, s, model = demoModel) {
-  const out = cli(['run', model, '--tokens', tokens.join(' '), '--json',
-    '--seed', String(s.seed), '--max-tokens', String(s.maxTokens),
-    '--temp', String(s.temperature ?? 0.8), '--repeat-penalty', String(s.repetitionPenalty ?? 1.15),
-    '--min-p', String(s.minP ?? 0.05), '--top-p', String(s.topP ?? 0.9), '--top-k', String(s.topK ?? 40)]);
-  return JSON.parse(out).tokens;
-}
+const modelsDir = path.join(args.out, 'models');
+// The offline demo model, its broken variants, its compact (q8) form and the CLI's tokens for them.
+const { cli, demoModel, demoBytes, truncated, code3, compactModel, nativeTokens } =
+  testModels(args.cli, modelsDir);
 
 // Another origin standing in for Hugging Face: a redirect to a CDN path
 // that answers with CORS, and a file without CORS headers.

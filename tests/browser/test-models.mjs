@@ -1,0 +1,45 @@
+// The models every browser test serves, made with the native CLI once per
+// build folder, and the CLI's own answers for them: engines.mjs (every
+// engine) and run.mjs (Chromium only) share these.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+/**
+ * Makes (if missing) in modelsDir the offline demo model (as scripts/serve.mjs
+ * makes it), its compact q8 form, and two broken variants in memory; returns
+ * them with `cli` (runs the native CLI, throws on failure) and `nativeTokens`.
+ */
+export function testModels(cliPath, modelsDir) {
+  function cli(cliArgs) {
+    const r = spawnSync(cliPath, cliArgs, { encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new Error(`bitmamba ${cliArgs.join(' ')} failed: ${r.stderr || r.error}`);
+    return r.stdout;
+  }
+
+  fs.mkdirSync(modelsDir, { recursive: true });
+  const demoModel = path.join(modelsDir, 'bitmamba-demo.bin');
+  if (!fs.existsSync(demoModel)) cli(['make-model', '--preset', 'tiny', '--seed', '1', '--out', demoModel]);
+  const demoBytes = fs.readFileSync(demoModel);
+  const truncated = demoBytes.subarray(0, Math.floor(demoBytes.length * 0.6));
+  // Code 3 in the last byte of lm_head: the header and size are right, the engine must refuse it.
+  const code3 = Buffer.from(demoBytes);
+  code3[code3.length - 1] = 0xff;
+
+  // The same model with compact (int8 rows) embeddings, as `bitmamba convert`
+  // writes it; a page must load it like any other file.
+  const compactModel = path.join(modelsDir, 'bitmamba-demo.q8.bin');
+  if (!fs.existsSync(compactModel)) cli(['convert', demoModel, compactModel, '--embed', 'q8']);
+
+  /** Tokens the native CLI generates with the given settings (from the demo model unless told). */
+  function nativeTokens(tokens, s, model = demoModel) {
+    const json = cli(['run', model, '--tokens', tokens.join(' '), '--json',
+      '--seed', String(s.seed), '--max-tokens', String(s.maxTokens),
+      '--temp', String(s.temperature ?? 0.8), '--repeat-penalty', String(s.repetitionPenalty ?? 1.15),
+      '--min-p', String(s.minP ?? 0.05), '--top-p', String(s.topP ?? 0.9), '--top-k', String(s.topK ?? 40)]);
+    return JSON.parse(json).tokens;
+  }
+
+  return { cli, demoModel, demoBytes, truncated, code3, compactModel, nativeTokens };
+}
