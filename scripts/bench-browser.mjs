@@ -5,11 +5,14 @@
 //
 //   node scripts/bench-browser.mjs [--browser chromium|firefox|webkit|all] [--model FILE] [--preset 255m]
 //        [--threads N] [--prompt-tokens 128] [--gen-tokens 128] [--runs 3] [--variant auto] [--kernels NAME]
-//        [--no-isolation] [--no-native] [--json] [--executable PATH]
+//        [--no-isolation] [--no-native] [--json] [--executable PATH] [--web DIR]...
 //
 // Without --model it uses a synthetic model of the preset (default 255m:
 // the shapes of BitMamba-2 255M, random weights), made with the CLI into
 // build/bench/ on first use. The browsers are driven by scripts/drivers/.
+// --web (repeatable) benchmarks other front ends (a checkout's web/) against
+// the same wasm build, in the order given: `--web web --web OLD/web --web
+// web` interleaves a before and after in one run.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,7 +28,7 @@ const o = {
   model: null, preset: '255m', threads: null, promptTokens: 128, genTokens: 128, runs: 3, variant: 'auto', kernels: '',
   isolation: true, native: true, json: false, browser: 'chromium', executable: null,
   cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
-  dist: path.join(ROOT, 'build', 'wasm', 'dist'),
+  dist: path.join(ROOT, 'build', 'wasm', 'dist'), webs: [],
 };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
@@ -46,6 +49,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--executable' || a === '--chromium') o.executable = v();
   else if (a === '--cli') o.cli = path.resolve(v());
   else if (a === '--dist') o.dist = path.resolve(v());
+  else if (a === '--web') o.webs.push(path.resolve(v()));
   else {
     console.error(`bench-browser: unknown argument ${a}`);
     process.exit(2);
@@ -66,6 +70,7 @@ if (!fs.existsSync(path.join(o.dist, 'bitmamba-simd128.wasm'))) {
   process.exit(1);
 }
 
+if (o.webs.length === 0) o.webs.push(path.join(ROOT, 'web'));
 const engines = o.browser === 'all' ? ENGINES : [o.browser];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -107,20 +112,20 @@ function nativeBench(threads) {
   return nativeByThreads.get(threads);
 }
 
-const { server, url } = await startServer({ port: 0, dist: o.dist, models: path.dirname(o.model), isolation: o.isolation });
 const results = [];
 let failed = false;
-try {
-  for (const engine of engines) {
+for (const engine of engines) {
+  for (const web of o.webs) {
+    const { server, url } = await startServer({ port: 0, web, dist: o.dist, models: path.dirname(o.model), isolation: o.isolation });
     try {
-      results.push(await benchIn(engine, url));
+      results.push({ ...(await benchIn(engine, url)), web: path.relative(ROOT, web) || '.' });
     } catch (e) {
       console.error(`bench-browser: ${engine}: ${e.message}`);
       failed = true;
+    } finally {
+      server.close();
     }
   }
-} finally {
-  server.close();
 }
 for (const r of results) r.native = r.error ? null : nativeBench(r.threads);
 
@@ -135,7 +140,7 @@ function printOne(result) {
     return;
   }
   const n = result.native;
-  console.log(`== ${result.engine}`);
+  console.log(`== ${result.engine}${o.webs.length > 1 ? `, front end ${result.web}` : ''}`);
   console.log(`model          ${path.relative(ROOT, o.model)} (${(result.fileBytes / MiB).toFixed(1)} MiB)`);
   console.log(`browser        ${result.engine}, ${result.variant} (${result.isa}), ${result.threads} thread(s), ${result.crossOriginIsolated ? 'cross-origin isolated' : 'not isolated'}`);
   console.log(`load, network  ${f(result.loadNetworkMs, 0)} ms (engine ${f(result.loadNetworkTimings.engineMs, 0)}, download ${f(result.loadNetworkTimings.readMs, 0)}, prepare ${f(result.loadNetworkTimings.parseMs, 0)}; localhost)`);
@@ -143,7 +148,7 @@ function printOne(result) {
   console.log(`prefill        ${f(result.prefillTokensPerSecond)} tok/s (${result.promptTokens} tokens)${n ? `, ${ratio(result.prefillTokensPerSecond, n.prefill_tok_s)} native` : ''}`);
   console.log(`first token    ${f(result.timeToFirstTokenMs, 0)} ms`);
   console.log(`decode         ${f(result.decodeTokensPerSecond)} tok/s (${result.generatedTokens} tokens, median of ${o.runs}; engine time)${n ? `, ${ratio(result.decodeTokensPerSecond, n.decode_tok_s)} native` : ''}`);
-  console.log(`decode, page   ${f(result.pageDecodeTokensPerSecond)} tok/s (as the page receives the tokens)`);
+  console.log(`decode, page   ${f(result.pageDecodeTokensPerSecond)} tok/s (as the page receives the tokens), ${ratio(result.pageDecodeTokensPerSecond, result.decodeTokensPerSecond)} engine time${n ? `, ${ratio(result.pageDecodeTokensPerSecond, n.decode_tok_s)} native` : ''}`);
   console.log(`wasm memory    ${(result.heapBytes / MiB).toFixed(0)} MiB`);
   if (n) {
     console.log(`native CLI     prefill ${f(n.prefill_tok_s)} tok/s, decode ${f(n.decode_tok_s)} tok/s, first token ${f(n.ttft_ms ?? n.time_to_first_token_ms, 0)} ms (${n.isa ?? ''}, ${n.threads ?? result.threads} threads)`);
@@ -155,11 +160,11 @@ if (o.json) {
 } else {
   for (const r of results) printOne(r);
   if (results.length > 1) {
-    console.log('\n| engine | build | threads | load network ms | load cache ms | prefill tok/s | decode tok/s | prefill / native | decode / native |');
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    console.log('\n| engine | front end | build | threads | load network ms | load cache ms | prefill tok/s | decode tok/s | page tok/s | page / engine | prefill / native | decode / native |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of results.filter((x) => !x.error)) {
       const n = r.native;
-      console.log(`| ${r.engine} | ${r.variant} | ${r.threads} | ${f(r.loadNetworkMs, 0)} | ${r.loadCacheMs == null ? 'no cache' : f(r.loadCacheMs, 0)} | ${f(r.prefillTokensPerSecond)} | ${f(r.decodeTokensPerSecond)} | ${ratio(r.prefillTokensPerSecond, n?.prefill_tok_s)} | ${ratio(r.decodeTokensPerSecond, n?.decode_tok_s)} |`);
+      console.log(`| ${r.engine} | ${r.web} | ${r.variant} | ${r.threads} | ${f(r.loadNetworkMs, 0)} | ${r.loadCacheMs == null ? 'no cache' : f(r.loadCacheMs, 0)} | ${f(r.prefillTokensPerSecond)} | ${f(r.decodeTokensPerSecond)} | ${f(r.pageDecodeTokensPerSecond)} | ${ratio(r.pageDecodeTokensPerSecond, r.decodeTokensPerSecond)} | ${ratio(r.prefillTokensPerSecond, n?.prefill_tok_s)} | ${ratio(r.decodeTokensPerSecond, n?.decode_tok_s)} |`);
     }
   }
 }

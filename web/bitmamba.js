@@ -148,7 +148,9 @@ class Generation {
     const { id, promise } = client.request('generate', args, {
       transfer,
       signal,
-      onEvent: (event, data) => { if (event === 'token') this.push({ value: data, done: false }); },
+      onEvent: (event, data) => {
+        if (event === 'tokens') for (const piece of data) this.push({ value: piece, done: false });
+      },
     });
     this.id = id;
     this.client = client;
