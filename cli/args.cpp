@@ -26,6 +26,7 @@ Args::Args(int argc, char** argv, std::vector<std::string> flags) {
         value = argv[++i];
       }
       values_[name] = value;
+      all_values_[name].push_back(value);
     } else {
       positionals_.push_back(a);
     }
@@ -35,6 +36,11 @@ Args::Args(int argc, char** argv, std::vector<std::string> flags) {
 std::string Args::get(const std::string& name, const std::string& fallback) {
   auto it = values_.find(name);
   return it == values_.end() ? fallback : it->second;
+}
+
+std::vector<std::string> Args::get_all(const std::string& name) const {
+  auto it = all_values_.find(name);
+  return it == all_values_.end() ? std::vector<std::string>{} : it->second;
 }
 
 int64_t Args::get_int(const std::string& name, int64_t fallback, int64_t min, int64_t max) {

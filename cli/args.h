@@ -23,7 +23,10 @@ class Args {
   const std::vector<std::string>& positionals() const { return positionals_; }
   bool has(const std::string& name) const { return values_.count(name) != 0; }
 
+  // The last value given for --name, or `fallback`.
   std::string get(const std::string& name, const std::string& fallback);
+  // Every value given for a repeatable --name, in order.
+  std::vector<std::string> get_all(const std::string& name) const;
   // These record a usage error (and return the fallback) on a malformed value.
   int64_t get_int(const std::string& name, int64_t fallback, int64_t min, int64_t max);
   float get_float(const std::string& name, float fallback);
@@ -33,6 +36,7 @@ class Args {
 
  private:
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> all_values_;
   std::vector<std::string> positionals_;
   std::string error_;
 };

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/model_loader.h"
 #include "cli/text_io.h"
+#include "core/stop_strings.h"
 
 namespace bitmamba::cli {
 
@@ -20,6 +21,7 @@ struct RunOptions {
   int max_tokens = 200;
   LoadFlags load;
   bool json = false;
+  std::vector<std::string> stops;  // --stop, repeatable
 };
 
 std::string json_escape(const std::string& s) {
@@ -44,6 +46,22 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
+// Streams one token to stdout: its text (--prompt) or its id (--tokens).
+void print_token(const RunOptions& o, int32_t token, size_t count, TextStream* text) {
+  if (o.text_mode) {
+    std::string piece;
+    if (text->push(token, &piece)) std::fwrite(piece.data(), 1, piece.size(), stdout);
+  } else {
+    std::printf("%s%d", count > 1 ? " " : "", token);
+  }
+  std::fflush(stdout);
+}
+
+const char* stop_reason(const GenerateStats& stats, int stopped_by) {
+  if (stopped_by >= 0) return "stop";
+  return stats.stopped_at_eos ? "eos" : "max_tokens";
+}
+
 int run_generation(const RunOptions& o) {
   Status st = validate(o.params);
   if (!st.ok()) return fail(kExitUsage, st.message);
@@ -51,22 +69,23 @@ int run_generation(const RunOptions& o) {
   st = load_model(o.model_path, o.load, &lm);
   if (!st.ok()) return fail(kExitError, st.message);
 
+  StopStrings stops;
+  st = StopStrings::make(o.stops, &stops);
+  if (!st.ok()) return fail(kExitUsage, "run: --stop: " + st.message);
+
   Session session(*lm.model);
   std::vector<int32_t> generated;
-  TextStream text;  // decodes ids to UTF-8 safe pieces
+  TextStream text;                                  // decodes ids to UTF-8 safe pieces
+  TextStream stop_text;                             // the same pieces, for the stop strings
+  int stopped_by = -1;                              // index of the stop string that ended the run
   GenerateStats stats;
   st = generate(session, o.prompt_ids.data(), o.prompt_ids.size(), o.params, o.max_tokens,
                 [&](int32_t token) {
                   generated.push_back(token);
-                  if (o.json) return true;
-                  if (o.text_mode) {
-                    std::string piece;
-                    if (text.push(token, &piece)) std::fwrite(piece.data(), 1, piece.size(), stdout);
-                  } else {
-                    std::printf("%s%d", generated.size() > 1 ? " " : "", token);
-                  }
-                  std::fflush(stdout);
-                  return true;
+                  std::string piece;
+                  if (!stops.empty() && stop_text.push(token, &piece)) stopped_by = stops.push(piece);
+                  if (!o.json) print_token(o, token, generated.size(), &text);
+                  return stopped_by < 0;
                 },
                 &stats);
   if (!st.ok()) return fail(kExitError, st.message);
@@ -81,11 +100,13 @@ int run_generation(const RunOptions& o) {
       std::string all;
       if (decode_all(generated, &all)) text_field = ",\"text\":\"" + json_escape(all) + "\"";
     }
+    std::string stop_field;
+    if (stopped_by >= 0) stop_field = ",\"stop\":\"" + json_escape(o.stops[stopped_by]) + "\"";
     std::printf(
-        "{\"tokens\":[%s]%s,\"stats\":{\"load_ms\":%.2f,\"prompt_tokens\":%d,\"prefill_ms\":%.3f,"
+        "{\"tokens\":[%s]%s,\"stop_reason\":\"%s\"%s,\"stats\":{\"load_ms\":%.2f,\"prompt_tokens\":%d,\"prefill_ms\":%.3f,"
         "\"generated_tokens\":%d,\"decode_ms\":%.3f,\"prefill_tok_s\":%.1f,\"decode_tok_s\":%.1f,"
         "\"peak_rss_mib\":%.1f,\"isa\":\"%s\",\"threads\":%d}}\n",
-        ids.c_str(), text_field.c_str(), lm.load_ms, stats.prompt_tokens, stats.prefill_ms, stats.generated_tokens,
+        ids.c_str(), text_field.c_str(), stop_reason(stats, stopped_by), stop_field.c_str(), lm.load_ms, stats.prompt_tokens, stats.prefill_ms, stats.generated_tokens,
         stats.decode_ms, prefill_tps, decode_tps, peak_rss_mib(), lm.model->isa(), lm.model->threads());
   } else {
     if (o.text_mode) {
@@ -108,7 +129,7 @@ int run_generation(const RunOptions& o) {
 int cmd_run(int argc, char** argv) {
   Args args(argc, argv, {"json"});
   args.reject_unknown({"tokens", "prompt", "max-tokens", "temp", "repeat-penalty", "min-p", "top-p", "top-k", "seed",
-                       "threads", "isa", "json"});
+                       "threads", "isa", "json", "stop"});
   RunOptions o;
   if (args.positionals().size() != 1) return fail(kExitUsage, "run: expected one MODEL path (see bitmamba --help)");
   o.model_path = args.positionals()[0];
@@ -121,6 +142,7 @@ int cmd_run(int argc, char** argv) {
   o.max_tokens = static_cast<int>(args.get_int("max-tokens", o.max_tokens, 0, 1 << 24));
   o.load = parse_load_flags(args);
   o.json = args.has("json");
+  o.stops = args.get_all("stop");
   if (!args.ok()) return fail(kExitUsage, "run: " + args.error());
   if (args.has("tokens") == args.has("prompt")) return fail(kExitUsage, "run: give exactly one of --tokens and --prompt");
   std::string error;

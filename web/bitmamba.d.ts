@@ -105,6 +105,12 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** Append to the current context (after an earlier generate or restore) instead of starting afresh. */
   continue?: boolean;
+  /**
+   * End the run on the token whose text completes one of these (at most 16, each 1..256 UTF-8 bytes),
+   * wherever the tokens split it; that token is the last piece and stays in the context. Only the
+   * generated text counts, not the prompt.
+   */
+  stop?: string | string[];
 }
 
 export interface TokenPiece {
@@ -125,7 +131,9 @@ export interface GenerateStats {
   decodeTokensPerSecond: number | null;
   timeToFirstTokenMs: number | null;
   totalMs: number;
-  stopReason: 'eos' | 'max_tokens' | 'stopped';
+  stopReason: 'eos' | 'max_tokens' | 'stopped' | 'stop';
+  /** The stop string that ended the run (stopReason 'stop'), else null. */
+  stopString: string | null;
   /** The seed used, as a decimal string. */
   seed: string;
   threads: number;

@@ -331,6 +331,40 @@ class TextStream {
   }
 }
 
+// Stop strings, as the CLI's --stop (core/stop_strings.h): the run ends on
+// the token whose text completes one; only generated text counts.
+const MAX_STOP_STRINGS = 16;
+const MAX_STOP_BYTES = 256;
+
+class StopStrings {
+  constructor(stops) {
+    if (stops === undefined || stops === null) stops = [];
+    if (typeof stops === 'string') stops = [stops];
+    if (!Array.isArray(stops) || stops.length > MAX_STOP_STRINGS) {
+      throw new BitMambaError('invalid_argument', `stop must be a string or an array of at most ${MAX_STOP_STRINGS} strings.`);
+    }
+    for (const s of stops) {
+      if (typeof s !== 'string' || s.length === 0) throw new BitMambaError('invalid_argument', 'A stop string is empty or not a string.');
+      if (new TextEncoder().encode(s).length > MAX_STOP_BYTES) {
+        throw new BitMambaError('invalid_argument', `A stop string is longer than ${MAX_STOP_BYTES} bytes.`);
+      }
+    }
+    this.stops = stops;
+    this.keep = Math.max(0, ...stops.map((s) => s.length - 1));
+    this.tail = '';
+  }
+
+  /** The index of a stop string the text now contains, or -1. */
+  push(piece) {
+    if (this.stops.length === 0 || piece === '') return -1;
+    // A match not ending in `piece` would have been found before.
+    const window = this.tail + piece;
+    const found = this.stops.findIndex((s) => window.includes(s));
+    this.tail = window.slice(Math.max(0, window.length - this.keep));
+    return found;
+  }
+}
+
 // The prompt as token ids; a fresh generation resets the session first.
 function promptTokens(input, options) {
   let prompt;
@@ -361,9 +395,12 @@ function tokenBatcher(emit) {
     sentAt = performance.now();
   };
   return {
+    /** Queues the token; returns its text piece. */
     add(token) {
-      batch.push({ token, text: text.push(token), t: performance.timeOrigin + performance.now() });
+      const piece = text.push(token);
+      batch.push({ token, text: piece, t: performance.timeOrigin + performance.now() });
       if (performance.now() - sentAt >= BATCH_MS) send();
+      return piece;
     },
     end() {
       const rest = text.flush();
@@ -376,13 +413,11 @@ function tokenBatcher(emit) {
 // Where Stop is a shared flag, the whole run is one engine call: the token
 // callback reads the flag before the engine computes the next token.
 function decodeInOneCall({ prompt, params, maxTokens, seed }, stopped, out, run) {
-  const stats = session.generate(prompt, { ...params, seed }, maxTokens, (token) => {
-    out.add(token);
-    return !stopped();
-  });
+  const stats = session.generate(prompt, { ...params, seed }, maxTokens, (token) => out.add(token) && !stopped());
   run.generated = stats.generatedTokens;
   run.prefillMs = stats.prefillMs;
   run.decodeMs = stats.decodeMs;
+  if (run.stopString !== null) return;
   if (stats.stoppedAtEos) run.stopReason = 'eos';
   else if (run.generated < maxTokens && stopped()) run.stopReason = 'stopped';
 }
@@ -404,19 +439,24 @@ async function decodeTokenByToken({ prompt, params, maxTokens, seed, greedy }, s
     if (token < 0) break;
     run.generated += 1;
     if (!greedy) draws += 1n;
-    out.add(token);
+    if (!out.add(token)) break;
     if (token === END_OF_TEXT) { run.stopReason = 'eos'; break; }
     await yieldToEvents();
   }
 }
 
 async function decodeTokens(request, { stopped, sharedStop, emit, start }) {
-  const run = { generated: 0, prefillMs: 0, decodeMs: 0, firstTokenMs: null, stopReason: 'max_tokens' };
+  const run = { generated: 0, prefillMs: 0, decodeMs: 0, firstTokenMs: null, stopReason: 'max_tokens', stopString: null };
   const batcher = tokenBatcher(emit);
   const out = {
+    /** Sends the token on; false once its text completes a stop string. */
     add(token) {
       if (run.firstTokenMs === null) run.firstTokenMs = performance.now() - start;
-      batcher.add(token);
+      const found = request.stops.push(batcher.add(token));
+      if (found < 0) return true;
+      run.stopReason = 'stop';
+      run.stopString = request.stops.stops[found];
+      return false;
     },
   };
   if (request.maxTokens > 0) {  // else the caller fed the prompt
@@ -435,6 +475,7 @@ async function generate({ input, options, stopFlag }, { signal, emit }) {
   const maxTokens = options.maxTokens === undefined ? 200 : Math.trunc(Number(options.maxTokens));
   if (!(maxTokens >= 0)) throw new BitMambaError('invalid_argument', `maxTokens = ${options.maxTokens} must be >= 0.`);
   const seed = parseSeed(options.seed);
+  const stops = new StopStrings(options.stop);
   const greedy = params.temperature < GREEDY_BELOW;
   const prompt = promptTokens(input, options);
   let feedMs = 0;
@@ -443,7 +484,7 @@ async function generate({ input, options, stopFlag }, { signal, emit }) {
     session.feed(prompt);
     feedMs = performance.now() - t;
   }
-  const run = await decodeTokens({ prompt, params, maxTokens, seed, greedy },
+  const run = await decodeTokens({ prompt, params, maxTokens, seed, greedy, stops },
     { stopped, sharedStop: stopFlag != null, emit, start });
   const prefillMs = maxTokens === 0 ? feedMs : run.prefillMs;
   return {
@@ -457,6 +498,7 @@ async function generate({ input, options, stopFlag }, { signal, emit }) {
       timeToFirstTokenMs: run.firstTokenMs,
       totalMs: performance.now() - start,
       stopReason: run.stopReason,
+      stopString: run.stopString,
       seed: seed.toString(),
       threads: loadInfo.threads,
       heapBytes: heapBytes(),

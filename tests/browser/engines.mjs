@@ -67,7 +67,7 @@ fs.mkdirSync(out, { recursive: true });
 
 const modelsDir = path.join(args.out, 'models');
 // The demo model, its broken variants, its compact form and what the native CLI makes of them.
-const { cli, demoModel, truncated, code3, compactModel, nativeTokens } =
+const { cli, demoModel, truncated, code3, compactModel, nativeTokens, stopCase } =
   testModels(args.cli, modelsDir);
 
 const PROMPT = [464, 2106, 286, 262, 13570, 1803, 6140];
@@ -98,6 +98,7 @@ const expectations = JSON.stringify({
   cases: SETTINGS.map((settings) => ({ settings, tokens: nativeTokens(PROMPT, settings) })),
   logits: { tokens: PROMPT.slice(0, 4), f32: nativeLogits(PROMPT.slice(0, 4)) },
   compact: { model: '/models/bitmamba-demo.q8.bin', settings: SETTINGS[2], tokens: nativeTokens(PROMPT, SETTINGS[2], compactModel) },
+  stop: stopCase(PROMPT, SETTINGS[0], out),
   failures: FAILURES,
 });
 

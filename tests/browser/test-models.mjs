@@ -37,9 +37,32 @@ export function testModels(cliPath, modelsDir) {
     const json = cli(['run', model, '--tokens', tokens.join(' '), '--json',
       '--seed', String(s.seed), '--max-tokens', String(s.maxTokens),
       '--temp', String(s.temperature ?? 0.8), '--repeat-penalty', String(s.repetitionPenalty ?? 1.15),
-      '--min-p', String(s.minP ?? 0.05), '--top-p', String(s.topP ?? 0.9), '--top-k', String(s.topK ?? 40)]);
+      '--min-p', String(s.minP ?? 0.05), '--top-p', String(s.topP ?? 0.9), '--top-k', String(s.topK ?? 40),
+      ...(s.stop ?? []).flatMap((text) => ['--stop', text])]);
     return JSON.parse(json).tokens;
   }
 
-  return { cli, demoModel, demoBytes, truncated, code3, compactModel, nativeTokens };
+  /**
+   * A stop string the CLI's tokens split: the last two characters of one
+   * token's text and the first two of the next, past the 8th token and not
+   * seen earlier in the text; with the CLI's tokens when it stops on it.
+   */
+  function stopCase(tokens, settings, scratchDir) {
+    const file = path.join(scratchDir, 'pieces.jsonl');
+    fs.writeFileSync(file, `${nativeTokens(tokens, settings).map((t) => JSON.stringify([t])).join('\n')}\n`);
+    const pieces = cli(['detokenize', '--jsonl', file]).trim().split('\n').map((line) => JSON.parse(line));
+    let text = '';
+    for (let k = 0; k + 1 < pieces.length; k++) {
+      const [a, b] = [pieces[k], pieces[k + 1]];
+      text += a;
+      if (k < 8 || a.length < 2 || b.length < 2) continue;
+      const stop = a.slice(-2) + b.slice(0, 2);
+      if (/[\uFFFD\uD800-\uDFFF]/.test(stop) || (text + b[0]).includes(stop)) continue;
+      const withStop = { ...settings, stop: [stop, 'never 12345'] };
+      return { settings: withStop, splitAfter: k + 1, tokens: nativeTokens(tokens, withStop) };
+    }
+    throw new Error('no two neighbouring tokens to split a stop string across');
+  }
+
+  return { cli, demoModel, demoBytes, truncated, code3, compactModel, nativeTokens, stopCase };
 }

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/tokenizer.h"
 #include "test_models.h"
 
 namespace bitmamba {
@@ -101,6 +102,57 @@ TEST(Cli, TextPromptsGoThroughTheTokenizer) {
   const Result small = cli("run " + small_model() + " --prompt 'Hello world' --max-tokens 5");
   EXPECT_EQ(small.exit_code, 1);
   EXPECT_NE(small.err.find("outside the vocabulary"), std::string::npos) << small.err;
+}
+
+// The ids of a --json run's "tokens":[…].
+std::vector<int32_t> json_tokens(const std::string& out) {
+  std::vector<int32_t> ids;
+  const size_t begin = out.find("\"tokens\":[") + 10;
+  const size_t end = out.find(']', begin);
+  for (size_t i = begin; i < end;) {
+    ids.push_back(std::stoi(out.substr(i)));
+    i = out.find_first_of(",]", i) + 1;
+  }
+  return ids;
+}
+
+bool plain(std::string_view bytes) {
+  for (char c : bytes)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != ' ') return false;
+  return true;
+}
+
+TEST(Cli, StopStringSplitAcrossTokensEndsTheRunOnTheTokenThatCompletesIt) {
+  const std::string model = testing::model_path(50257, 32, 1, 2, 1);
+  const std::string run = "run " + model + " --prompt 'Once upon a time' --max-tokens 64 --seed 9 --json";
+  const Result full = cli(run);
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  const std::vector<int32_t> ids = json_tokens(full.out);
+  ASSERT_EQ(ids.size(), 64u) << full.out;
+  // Two bytes from the end of one token and two from the start of the next,
+  // not seen earlier in the text.
+  const Tokenizer& tok = Tokenizer::gpt2();
+  std::string text;
+  for (size_t k = 0; k + 1 < ids.size(); ++k) {
+    const std::string_view a = tok.token_bytes(ids[k]), b = tok.token_bytes(ids[k + 1]);
+    text.append(a);
+    if (a.size() < 2 || b.size() < 2) continue;
+    const std::string stop = std::string(a.substr(a.size() - 2)) + std::string(b.substr(0, 2));
+    if (!plain(stop) || (text + std::string(b.substr(0, 1))).find(stop) != std::string::npos) continue;
+    const Result r = cli(run + " --stop '" + stop + "' --stop 'never seen 12345'");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json_tokens(r.out), std::vector<int32_t>(ids.begin(), ids.begin() + k + 2)) << stop;
+    EXPECT_NE(r.out.find("\"stop_reason\":\"stop\",\"stop\":\"" + stop + "\""), std::string::npos) << r.out;
+    EXPECT_NE(full.out.find("\"stop_reason\":\"max_tokens\""), std::string::npos) << full.out;
+    return;
+  }
+  FAIL() << "no two neighbouring tokens of plain text in " << full.out;
+}
+
+TEST(Cli, EmptyStopStringIsAUsageError) {
+  const Result r = cli("run " + small_model() + " --tokens 1 --stop ''");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("stop string is empty"), std::string::npos) << r.err;
 }
 
 TEST(Cli, PositionalFormMatchesRun) {

@@ -155,6 +155,25 @@ function clockStep() {
   return step;
 }
 
+await check('stop_string', async () => {
+  const { settings, tokens, splitAfter } = expect.stop;
+  const run = model.generate({ tokens: expect.prompt }, settings);
+  const got = await collect(run);
+  const stats = await run.stats;
+  assert(firstDifference(got, tokens) < 0, `tokens ${got.join(' ')} differ from the CLI's ${tokens.join(' ')}`);
+  assert(got.length === splitAfter + 1, `${got.length} tokens; the stop string ends in token ${splitAfter + 1}`);
+  assert(stats.stopReason === 'stop' && stats.stopString === settings.stop[0],
+    `stopReason ${stats.stopReason}, stopString ${JSON.stringify(stats.stopString)}`);
+  let error = null;
+  try {
+    await collect(model.generate('abc', { stop: [''] }));
+  } catch (e) {
+    error = e;
+  }
+  assert(error instanceof BitMambaError && error.code === 'invalid_argument', `an empty stop string gave ${error && (error.code || error.message)}`);
+  return { note: `${JSON.stringify(settings.stop[0])}, split by tokens ${splitAfter} and ${splitAfter + 1}, ends the run there as in the CLI` };
+});
+
 await check('stop_and_abort', async () => {
   const run = model.generate({ tokens: expect.prompt }, { seed: 11, maxTokens: 4000 });
   // Tokens the worker made after stop() was called, by the worker's clock
