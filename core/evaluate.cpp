@@ -26,8 +26,16 @@ double log_sum(double s) {
 
 double log_softmax_at(const float* logits, int vocab, int32_t token) {
   const float max = *std::max_element(logits, logits + vocab);
+  // kLanes independent sums the compiler can vectorise, in a fixed order
+  // (a single running sum would need reassociation, which changes bits).
+  constexpr int kLanes = 8;
+  double lane[kLanes] = {};
+  int i = 0;
+  for (; i + kLanes <= vocab; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) lane[l] += static_cast<double>(exp_f32(logits[i + l] - max));
   double sum = 0;  // >= 1: the maximum contributes e^0
-  for (int i = 0; i < vocab; ++i) sum += static_cast<double>(exp_f32(logits[i] - max));
+  for (; i < vocab; ++i) sum += static_cast<double>(exp_f32(logits[i] - max));
+  for (const double s : lane) sum += s;
   return static_cast<double>(logits[token] - max) - log_sum(sum);
 }
 
