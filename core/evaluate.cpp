@@ -24,7 +24,10 @@ double log_sum(double s) {
 
 }  // namespace
 
-double log_softmax_at(const float* logits, int vocab, int32_t token) {
+namespace {
+
+// logsumexp(logits) - max, and max: log p(i) = logits[i] - max - the first.
+double log_norm(const float* logits, int vocab, float* max_out) {
   const float max = *std::max_element(logits, logits + vocab);
   // kLanes independent sums the compiler can vectorise, in a fixed order
   // (a single running sum would need reassociation, which changes bits).
@@ -36,7 +39,30 @@ double log_softmax_at(const float* logits, int vocab, int32_t token) {
   double sum = 0;  // >= 1: the maximum contributes e^0
   for (; i < vocab; ++i) sum += static_cast<double>(exp_f32(logits[i] - max));
   for (const double s : lane) sum += s;
-  return static_cast<double>(logits[token] - max) - log_sum(sum);
+  *max_out = max;
+  return log_sum(sum);
+}
+
+}  // namespace
+
+double log_softmax_at(const float* logits, int vocab, int32_t token) {
+  float max;
+  const double norm = log_norm(logits, vocab, &max);
+  return static_cast<double>(logits[token] - max) - norm;
+}
+
+std::vector<TokenLogprob> top_logprobs(const float* logits, int vocab, int k) {
+  k = std::max(0, std::min(k, vocab));
+  std::vector<int32_t> ids(static_cast<size_t>(vocab));
+  for (int i = 0; i < vocab; ++i) ids[static_cast<size_t>(i)] = i;
+  const auto higher = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), higher);
+  float max;
+  const double norm = log_norm(logits, vocab, &max);
+  std::vector<TokenLogprob> top;
+  for (auto id = ids.begin(); id != ids.begin() + k; ++id)
+    top.push_back({*id, static_cast<double>(logits[*id] - max) - norm});
+  return top;
 }
 
 Status continuation_loglik(Session& session, const int32_t* tokens, size_t n, double* loglik) {

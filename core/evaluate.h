@@ -25,6 +25,15 @@ namespace bitmamba {
 // log softmax(logits)[token]: logits[token] - logsumexp(logits).
 double log_softmax_at(const float* logits, int vocab, int32_t token);
 
+struct TokenLogprob {
+  int32_t token;
+  double logprob;
+};
+
+// The k most likely tokens under softmax(logits), most likely first (ties:
+// lower id first), with their log-probabilities; k is clamped to the vocab.
+std::vector<TokenLogprob> top_logprobs(const float* logits, int vocab, int k);
+
 // Adds log p(tokens[i] | context, tokens[..i]) for every i to *loglik and
 // feeds the tokens. The session must hold logits (the context was fed).
 Status continuation_loglik(Session& session, const int32_t* tokens, size_t n, double* loglik);

@@ -44,6 +44,18 @@ TEST(Evaluate, LogSoftmaxAt) {
     EXPECT_NEAR(log_softmax_at(logits.data(), 5, i), logits[i] - std::log(sum), 1e-6) << i;
 }
 
+TEST(Evaluate, TopLogprobsAreTheHighestInOrder) {
+  const std::vector<float> logits = {1.5f, -2.0f, 7.0f, 0.25f, 7.0f};
+  const std::vector<TokenLogprob> top = top_logprobs(logits.data(), 5, 3);
+  ASSERT_EQ(top.size(), 3u);
+  EXPECT_EQ(top[0].token, 2);  // tie with 4: lower id first
+  EXPECT_EQ(top[1].token, 4);
+  EXPECT_EQ(top[2].token, 0);
+  for (const TokenLogprob& t : top) EXPECT_EQ(t.logprob, log_softmax_at(logits.data(), 5, t.token));
+  EXPECT_EQ(top_logprobs(logits.data(), 5, 99).size(), 5u);
+  EXPECT_TRUE(top_logprobs(logits.data(), 5, 0).empty());
+}
+
 TEST(Evaluate, ContinuationNeedsAContextAndChecksIds) {
   auto t = load_test_model(300, 64, 2, 4);
   Session s(*t.model);
