@@ -239,6 +239,32 @@ function logits({ tokens }) {
   }
 }
 
+// Scoring runs on a scratch session: the generation context is untouched.
+function withScratch(fn) {
+  requireModel();
+  const scratch = model.newSession();
+  try {
+    return fn(scratch);
+  } finally {
+    scratch.dispose();
+  }
+}
+
+function score({ context, continuations }) {
+  return withScratch((scratch) => {
+    const logliks = scratch.score(context, continuations);
+    return { value: logliks, transfer: [logliks.buffer] };
+  });
+}
+
+// Progress events as the pass goes (a scoring pass runs to its end: an abort
+// message is read only after it).
+function perplexity({ text, window }, { emit }) {
+  return withScratch((scratch) => ({
+    value: scratch.perplexity(text, { window, onProgress: (done, total) => emit('progress', { done, total }) }),
+  }));
+}
+
 function snapshot() {
   requireModel();
   const bytes = session.snapshot();
@@ -279,6 +305,8 @@ const ops = {
   tokenize,
   detokenize,
   logits: (args) => exclusive(() => logits(args)),
+  score: (args) => exclusive(() => score(args)),
+  perplexity: (args, ctx) => exclusive(() => perplexity(args, ctx)),
   snapshot: () => exclusive(snapshot),
   restore: (args) => exclusive(() => restore(args)),
   reset: () => exclusive(reset),
@@ -294,6 +322,7 @@ function samplingParams(o) {
     minP: num(o.minP, 0.05),
     topP: num(o.topP, 0.9),
     topK: Math.trunc(num(o.topK, 40)),
+    ...(o.logprobs === undefined || o.logprobs === null ? {} : { logprobs: Number(o.logprobs) }),
   };
 }
 
@@ -354,9 +383,10 @@ async function decodeTokens({ prompt, params, maxTokens, seed, greedy }, stopped
   while (run.generated < maxTokens) {
     if (stopped()) { run.stopReason = 'stopped'; break; }
     let token = -1;
+    let logprobs = {};
     const callSeed = (seed + draws * GOLDEN) & MASK64;
     const stats = session.generate(run.generated === 0 ? prompt : none, { ...params, seed: callSeed }, 1,
-      (t) => { token = t; return true; });
+      (t, piece, lp) => { token = t; logprobs = lp ?? {}; return true; });
     if (run.generated === 0) {
       run.prefillMs = stats.prefillMs;
       run.firstTokenMs = performance.now() - start;
@@ -365,7 +395,7 @@ async function decodeTokens({ prompt, params, maxTokens, seed, greedy }, stopped
     if (token < 0) break;
     run.generated += 1;
     if (!greedy) draws += 1n;
-    emit('token', { token, text: text.push(token), t: performance.timeOrigin + performance.now() });
+    emit('token', { token, text: text.push(token), ...logprobs, t: performance.timeOrigin + performance.now() });
     if (token === END_OF_TEXT) { run.stopReason = 'eos'; break; }
     await yieldToEvents();
   }
