@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/text_io.h"
 #include "core/tokenizer.h"
 
 namespace bitmamba::cli {
@@ -23,23 +24,6 @@ const char kDetokenizeUsage[] =
     "detokenize: usage: detokenize (\"IDS\" | --jsonl FILE)\n"
     "  prints the text of the ids (invalid UTF-8 shown as U+FFFD); with --jsonl,\n"
     "  FILE holds one JSON array of ids per line and each output line is a JSON string";
-
-// Reads a whole file, "-" meaning stdin.
-bool read_file(const std::string& path, std::string* out, std::string* error) {
-  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    *error = "cannot open '" + path + "': " + std::strerror(errno);
-    return false;
-  }
-  out->clear();
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out->append(buf, n);
-  const bool bad = std::ferror(f) != 0;
-  if (f != stdin) std::fclose(f);
-  if (bad) *error = "cannot read '" + path + "'";
-  return !bad;
-}
 
 void append_utf8(uint32_t cp, std::string* out) {
   if (cp < 0x80) {
@@ -161,19 +145,6 @@ void append_ids(const std::vector<int32_t>& ids, char sep, std::string* out) {
 }
 
 bool write_all(const std::string& s) { return std::fwrite(s.data(), 1, s.size(), stdout) == s.size(); }
-
-// Splits on '\n'; a final empty line (after the last newline) is dropped.
-std::vector<std::string> split_lines(const std::string& s) {
-  std::vector<std::string> lines;
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find('\n', start);
-    if (end == std::string::npos) end = s.size();
-    lines.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return lines;
-}
 
 // The text of ids through a StreamDecoder, exactly as generation shows it.
 Status stream_text(const Tokenizer& tok, const std::vector<int32_t>& ids, std::string* text) {

@@ -9,6 +9,10 @@ int cmd_run(int argc, char** argv);
 int cmd_positional(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+// MODEL --text-file F [--window N] [--json]: NLL, perplexities, bits per byte.
+int cmd_perplexity(int argc, char** argv);
+// MODEL --tasks F.jsonl [--json]: multiple-choice acc and acc_norm.
+int cmd_score(int argc, char** argv);
 int cmd_make_model(int argc, char** argv);
 // IN OUT --embed f32|f16|q8: the embedding re-encoded, every other byte kept.
 int cmd_convert(int argc, char** argv);

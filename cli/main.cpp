@@ -22,6 +22,10 @@ const char kUsage[] =
     "      Feed the tokens one by one; write the logits after each as float32 rows.\n"
     "  bench MODEL [--threads N] [--prompt-tokens N] [--gen-tokens N] [--runs N] [--isa NAME] [--json]\n"
     "      Load time, time to first token, prefill and decode tok/s, peak RSS.\n"
+    "  perplexity MODEL --text-file F [--window N] [--threads N] [--isa NAME] [--json]\n"
+    "      Token count, total NLL, token and word perplexity, bits per byte of the text.\n"
+    "  score MODEL --tasks F.jsonl [--threads N] [--isa NAME] [--json]\n"
+    "      Multiple-choice accuracy (acc, acc_norm) over {context, choices, label} lines.\n"
     "  make-model (--preset tiny|255m|1b | --vocab V --d-model D --layers L --heads H)\n"
     "      [--seed S] --out FILE\n"
     "      Write a synthetic BIT2 model with random weights.\n"
@@ -47,6 +51,8 @@ const Command kCommands[] = {
     {"run", bitmamba::cli::cmd_run},
     {"logits", bitmamba::cli::cmd_logits},
     {"bench", bitmamba::cli::cmd_bench},
+    {"perplexity", bitmamba::cli::cmd_perplexity},
+    {"score", bitmamba::cli::cmd_score},
     {"make-model", bitmamba::cli::cmd_make_model},
     {"convert", bitmamba::cli::cmd_convert},
     {"tokenize", bitmamba::cli::cmd_tokenize},

@@ -8,6 +8,12 @@
 
 namespace bitmamba::cli {
 
+// Reads a whole file, "-" meaning stdin; false with a message naming it.
+bool read_file(const std::string& path, std::string* out, std::string* error);
+
+// Splits on '\n'; a final empty line (after the last newline) is dropped.
+std::vector<std::string> split_lines(const std::string& s);
+
 bool encode_text(const std::string& text, std::vector<int32_t>* ids, std::string* error);
 bool decode_all(const std::vector<int32_t>& ids, std::string* text);
 

@@ -89,6 +89,13 @@ class Session {
   // on error nothing has changed.
   Status feed(const int32_t* tokens, size_t n);
 
+  // The same feed, and also the logits after every token: each(i, row) is
+  // called in order with row = the [vocab] logits after tokens[i], valid
+  // only during the call. The lm_head runs batched over each prefill chunk,
+  // so this costs one lm_head product per token (feed does one per call).
+  using LogitsRowFn = std::function<void(size_t index, const float* row)>;
+  Status feed(const int32_t* tokens, size_t n, const LogitsRowFn& each);
+
   // [vocab] logits after the last feed; null before the first.
   const float* logits() const;
 
@@ -108,6 +115,8 @@ class Session {
 
  private:
   struct Buffers;
+  void logits_last(int T);
+  void logits_rows(int T);
   const Model& model_;
   std::unique_ptr<Buffers> buf_;
   uint64_t position_ = 0;

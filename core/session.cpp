@@ -25,6 +25,7 @@ struct Session::Buffers {
   std::vector<float> ssm;   // [layers, E]
   std::vector<uint64_t> seen;  // [ceil(vocab / 64)] bitset of fed tokens
   std::vector<float> logits;   // [vocab]
+  std::vector<float> rows;     // [T, vocab]: every token's logits, only for feed(..., each)
   // Scratch for one chunk of up to kMaxChunk tokens.
   std::vector<float> x;        // [T, d_model] residual stream
   std::vector<float> v;        // [T, 2E + 3H] in_proj output
@@ -105,7 +106,9 @@ inline void matmul_rows(const kernels::Table& k, const TernaryWeights& w, const 
 
 }  // namespace
 
-Status Session::feed(const int32_t* tokens, size_t n) {
+Status Session::feed(const int32_t* tokens, size_t n) { return feed(tokens, n, nullptr); }
+
+Status Session::feed(const int32_t* tokens, size_t n, const LogitsRowFn& each) {
   const ModelInfo& info = model_.info();
   if (n == 0) return Status::Ok();
   if (tokens == nullptr) return make_error(ErrorCode::kInvalidArgument, "tokens are null");
@@ -180,21 +183,48 @@ Status Session::feed(const int32_t* tokens, size_t n) {
       for (size_t i = 0; i < static_cast<size_t>(T) * D; ++i) b.x[i] += b.o[i];
     }
     done += static_cast<size_t>(T);
-    if (done == n) {
-      // Logits only for the last token: x -> RMSNorm(norm_f) -> BitLinear(lm_head).
-      float* last = &b.x[static_cast<size_t>(T - 1) * D];
-      float* normed = b.o.data();
-      k.rmsnorm(last, m.norm_f, D, normed);
-      quantize_rows(m, m.lm_head, m.lm_norm, normed, D, 1, q, qscale, qsum);
-      const kernels::QuantizedActs acts{q, qscale, qsum, 1, m.lm_head.padded_cols};
-      m.pool->parallel_for(m.lm_head.rows, 16, [&](int begin, int end) {
-        matmul_rows(k, m.lm_head, acts, begin, end, b.logits.data(), 0);
-      });
+    if (each) {
+      logits_rows(T);
+      const size_t vocab = static_cast<size_t>(info.vocab_size);
+      for (int t = 0; t < T; ++t) each(done - static_cast<size_t>(T) + t, &b.rows[t * vocab]);
+      if (done == n) std::copy_n(&b.rows[(T - 1) * vocab], vocab, b.logits.data());
+    } else if (done == n) {
+      logits_last(T);
     }
   }
   position_ += n;
   has_logits_ = true;
   return Status::Ok();
+}
+
+// x -> RMSNorm(norm_f) -> BitLinear(lm_head) for the chunk's last token, into logits.
+void Session::logits_last(int T) {
+  const Model::Impl& m = *model_.impl_;
+  const kernels::Table& k = *m.kernels;
+  Buffers& b = *buf_;
+  const int D = model_.info().d_model;
+  k.rmsnorm(&b.x[static_cast<size_t>(T - 1) * D], m.norm_f, D, b.o.data());
+  quantize_rows(m, m.lm_head, m.lm_norm, b.o.data(), D, 1, b.q, b.qscale.data(), b.qsum.data());
+  const kernels::QuantizedActs acts{b.q, b.qscale.data(), b.qsum.data(), 1, m.lm_head.padded_cols};
+  m.pool->parallel_for(m.lm_head.rows, 16, [&](int begin, int end) {
+    matmul_rows(k, m.lm_head, acts, begin, end, b.logits.data(), 0);
+  });
+}
+
+// The same for all T tokens of the chunk, batched, into rows [T, vocab].
+void Session::logits_rows(int T) {
+  const Model::Impl& m = *model_.impl_;
+  const kernels::Table& k = *m.kernels;
+  Buffers& b = *buf_;
+  const int D = model_.info().d_model;
+  const size_t vocab = static_cast<size_t>(model_.info().vocab_size);
+  b.rows.resize(kMaxChunk * vocab);  // allocated on first use only
+  for (int t = 0; t < T; ++t) k.rmsnorm(&b.x[static_cast<size_t>(t) * D], m.norm_f, D, &b.o[static_cast<size_t>(t) * D]);
+  quantize_rows(m, m.lm_head, m.lm_norm, b.o.data(), D, T, b.q, b.qscale.data(), b.qsum.data());
+  const kernels::QuantizedActs acts{b.q, b.qscale.data(), b.qsum.data(), T, m.lm_head.padded_cols};
+  m.pool->parallel_for(m.lm_head.rows, 16, [&](int begin, int end) {
+    matmul_rows(k, m.lm_head, acts, begin, end, b.rows.data(), vocab);
+  });
 }
 
 // Snapshot: u32 magic, u32 version, i32 vocab, d_model, n_layers, n_heads,

@@ -4,15 +4,15 @@
 # relaxed-SIMD kernels, and its libFuzzer runtime for the fuzz targets),
 # the three browser engines of the browser tests (Chromium, Firefox ESR,
 # WebKitGTK's MiniBrowser with its WebDriver and a virtual X server for it),
-# NumPy for the reference, msgpack for the checkpoint converter, Unicode data
-# for the tokenizer tables, and the npm packages (playwright-core and ws
-# drive the browsers).
+# nlohmann/json for the CLI's `score`, NumPy for the reference, msgpack for
+# the checkpoint converter, Unicode data for the tokenizer tables, and the
+# npm packages (playwright-core and ws drive the browsers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
   cmake ninja-build g++ pkg-config
-  googletest libgtest-dev libbenchmark-dev
+  googletest libgtest-dev libbenchmark-dev nlohmann-json3-dev
   python3 python3-numpy python3-msgpack unicode-data
   nodejs npm
   emscripten clang-16 lld-16 libclang-rt-16-dev

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/bitmamba.h"
+#include "core/evaluate.h"
 #include "core/tokenizer.h"
 
 namespace bitmamba {
@@ -128,9 +129,12 @@ class WasmSession {
   }
 
   // params: temperature, repetition penalty, min_p, top_p, top_k, then the
-  // 64-bit seed as two 32-bit halves. on_token(token, text_piece) -> bool.
+  // 64-bit seed as two 32-bit halves. on_token(token, text_piece, logprobs)
+  // -> bool; logprobs (null when top_logprobs < 0) is {logprob, top: [{token,
+  // text, logprob}]} with the top_logprobs likeliest tokens, under the
+  // model's distribution the token was drawn from (before sampling's changes).
   val generate(const val& prompt, float temperature, float penalty, float min_p, float top_p, int top_k,
-               unsigned seed_hi, unsigned seed_lo, int max_tokens, const val& on_token) {
+               unsigned seed_hi, unsigned seed_lo, int max_tokens, int top_logprobs, const val& on_token) {
     const std::vector<int32_t> ids = emscripten::convertJSArrayToNumberVector<int32_t>(prompt);
     SamplingParams params;
     params.temperature = temperature;
@@ -146,7 +150,7 @@ class WasmSession {
         [&](int32_t token) {
           std::string piece;
           if (!text.push(token, &piece).ok()) piece.clear();  // an id the tokenizer lacks (tiny test vocabularies)
-          return on_token(token, piece).as<bool>();
+          return on_token(token, piece, top_logprobs < 0 ? val::null() : logprobs(token, top_logprobs)).as<bool>();
         },
         &stats);
     val r = result(st);
@@ -169,10 +173,57 @@ class WasmSession {
     return result(session_.restore(v.data(), v.size()));
   }
 
+  // The log-likelihood of each choice after the context (docs/evaluation.md).
+  val score(const std::string& context, const val& choices) {
+    const std::vector<std::string> c = emscripten::vecFromJSArray<std::string>(choices);
+    std::vector<double> logliks;
+    val r = result(score_choices(session_, Tokenizer::gpt2(), context, c, &logliks));
+    r.set("logliks", typed_array_copy("Float64Array", logliks.data(), logliks.size()));
+    return r;
+  }
+
+  // docs/evaluation.md; on_progress(done, total) -> bool (false stops).
+  val perplexity(const std::string& text, double window, const val& on_progress) {
+    std::vector<int32_t> ids;
+    Status st = Tokenizer::gpt2().encode(text, &ids);
+    if (st.ok() && ids.empty()) st = make_error(ErrorCode::kInvalidArgument, "the text has no tokens");
+    PerplexityOptions options;
+    options.window = static_cast<size_t>(window);
+    options.on_progress = [&](size_t done, size_t total) {
+      return on_progress(static_cast<double>(done), static_cast<double>(total)).as<bool>();
+    };
+    PerplexityResult p;
+    if (st.ok()) st = bitmamba::perplexity(session_, ids.data(), ids.size(), options, &p);
+    val r = result(st);
+    r.set("tokens", static_cast<double>(p.tokens));
+    r.set("nll", p.nll);
+    r.set("words", static_cast<double>(count_words(text)));
+    r.set("bytes", static_cast<double>(text.size()));
+    return r;
+  }
+
   void reset() { session_.reset(); }
   double position() const { return static_cast<double>(session_.position()); }
 
  private:
+  val logprobs(int32_t token, int k) const {
+    const float* logits = session_.logits();
+    const int vocab = session_.model().info().vocab_size;
+    val top = val::array();
+    for (const TokenLogprob& t : top_logprobs(logits, vocab, k)) {
+      std::string bytes;
+      val entry = val::object();
+      entry.set("token", t.token);
+      entry.set("text", Tokenizer::gpt2().decode(&t.token, 1, &bytes).ok() ? utf8_sanitize(bytes) : std::string());
+      entry.set("logprob", t.logprob);
+      top.call<void>("push", entry);
+    }
+    val r = val::object();
+    r.set("logprob", log_softmax_at(logits, vocab, token));
+    r.set("top", top);
+    return r;
+  }
+
   Session session_;
 };
 
@@ -213,6 +264,8 @@ EMSCRIPTEN_BINDINGS(bitmamba) {
       .function("generate", &WasmSession::generate)
       .function("snapshot", &WasmSession::snapshot)
       .function("restore", &WasmSession::restore)
+      .function("score", &WasmSession::score)
+      .function("perplexity", &WasmSession::perplexity)
       .function("reset", &WasmSession::reset)
       .function("position", &WasmSession::position);
 }

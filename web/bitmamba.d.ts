@@ -111,6 +111,33 @@ export interface GenerateOptions {
    * generated text counts, not the prompt.
    */
   stop?: string | string[];
+  /**
+   * 0..20: each piece carries its token's `logprob` and the `logprobs` likeliest tokens as
+   * `topLogprobs`, under the model's distribution (before penalty, temperature and cut-offs).
+   */
+  logprobs?: number;
+}
+
+export interface TokenLogprob {
+  token: number;
+  /** The token's own text (a partial UTF-8 character shows as U+FFFD). */
+  text: string;
+  logprob: number;
+}
+
+export interface PerplexityResult {
+  /** Tokens of the text, all scored after a leading <|endoftext|>. */
+  tokens: number;
+  /** Total negative log-likelihood, nats. */
+  nll: number;
+  /** exp(nll / tokens). */
+  ppl: number;
+  /** exp(nll / words), words as Python's len(re.split(r"\s+", text)). */
+  wordPpl: number;
+  /** nll / bytes / ln 2, bytes of UTF-8. */
+  bitsPerByte: number;
+  words: number;
+  bytes: number;
 }
 
 export interface TokenPiece {
@@ -120,6 +147,10 @@ export interface TokenPiece {
   text: string;
   /** When the worker produced it (performance.timeOrigin + performance.now()). */
   t: number;
+  /** With GenerateOptions.logprobs (not on a final flush piece): the token's log-probability. */
+  logprob?: number;
+  /** With GenerateOptions.logprobs: the likeliest tokens, highest first. */
+  topLogprobs?: TokenLogprob[];
 }
 
 export interface GenerateStats {
@@ -156,6 +187,20 @@ export interface Model {
   detokenize(tokens: ArrayLike<number>): Promise<string>;
   /** Logits [vocab] after feeding `tokens` from an empty state; the generation context is untouched. */
   logits(tokens: ArrayLike<number>): Promise<Float32Array>;
+  /**
+   * Log-likelihood of each continuation after the context, tokenized as lm-eval-harness does
+   * (trailing whitespace of the context moves to the continuation; an empty context is
+   * <|endoftext|>). The generation context is untouched.
+   */
+  score(context: string, continuations: string[]): Promise<Float64Array>;
+  /**
+   * Perplexity of `text`: one pass (or a fresh state every `window` tokens), as `bitmamba perplexity`.
+   * The generation context is untouched; the worker is busy until it ends.
+   */
+  perplexity(
+    text: string,
+    options?: { window?: number; onProgress?: (p: { done: number; total: number }) => void },
+  ): Promise<PerplexityResult>;
   /** The generation context as bytes (constant size per model). */
   snapshot(): Promise<Uint8Array>;
   /** Back to a snapshot (copied, so it can be restored again); continue with generate(x, {continue: true}). */

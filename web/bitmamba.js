@@ -225,7 +225,7 @@ class Model {
   /**
    * @param {string | {tokens: ArrayLike<number>}} input
    * @param {object} [options] maxTokens, temperature, topK, topP, minP,
-   *   repetitionPenalty, seed, signal, continue
+   *   repetitionPenalty, seed, signal, continue, logprobs
    */
   generate(input, options = {}) {
     this.check();
@@ -247,6 +247,20 @@ class Model {
     this.check();
     const ids = toInt32(tokens);
     return this.client.call('logits', { tokens: ids }, { transfer: [ids.buffer] });
+  }
+
+  /** Log-likelihood of each continuation after the context (docs/evaluation.md); the generation state is untouched. */
+  async score(context, continuations) {
+    this.check();
+    return this.client.call('score', { context, continuations });
+  }
+
+  /** Perplexity figures of `text` (docs/evaluation.md); the generation state is untouched. */
+  async perplexity(text, { window = 0, onProgress } = {}) {
+    this.check();
+    return this.client.call('perplexity', { text, window }, {
+      onEvent: (event, data) => { if (event === 'progress' && onProgress) onProgress(data); },
+    });
   }
 
   /** The generation state (after the last generate) as bytes. */

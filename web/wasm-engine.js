@@ -22,6 +22,7 @@ export class BitMambaError extends Error {
 
 const VARIANTS = ['simd128', 'relaxed'];
 const MAX_THREADS = 256;
+const MAX_LOGPROBS = 20;  // as the OpenAI API
 
 // Tiny modules that validate only where the feature exists: a function
 // returning i8x16.splat(0) (SIMD128), and one returning
@@ -333,10 +334,14 @@ class Session {
    * <|endoftext|> (50256) or when onToken returns false.
    * @param {Int32Array | number[]} promptIds
    * @param {{ temperature?: number, repetitionPenalty?: number, minP?: number, topP?: number,
-   *           topK?: number, seed?: number | bigint }} params defaults: docs/sampling.md, seed 0
+   *           topK?: number, seed?: number | bigint, logprobs?: number }} params defaults:
+   *   docs/sampling.md, seed 0; logprobs (0..20): give onToken each token's log-probability and
+   *   the `logprobs` likeliest alternatives
    * @param {number} maxTokens
-   * @param {(token: number, textPiece: string) => boolean | void} [onToken] textPiece: UTF-8 safe
-   *   text this token completes (maybe ''); return false to stop
+   * @param {(token: number, textPiece: string, logprobs?: { logprob: number,
+   *   topLogprobs: { token: number, text: string, logprob: number }[] }) => boolean | void} [onToken]
+   *   textPiece: UTF-8 safe text this token completes (maybe ''); logprobs: only with
+   *   params.logprobs, under the model's distribution before sampling's changes; return false to stop
    * @returns {{ promptTokens: number, generatedTokens: number, prefillMs: number, decodeMs: number,
    *             stoppedAtEos: boolean, tail: string }} tail: text still held back at the end (an
    *   unfinished character, as U+FFFD), to append after the last piece
@@ -351,15 +356,16 @@ class Session {
     const topP = toFloat('topP', p.topP, 0.9);
     const topK = checkInteger('topK', p.topK ?? 40, 0, 0x7fffffff);
     const [seedHi, seedLo] = seedHalves(p.seed);
+    const topLogprobs = p.logprobs === undefined ? -1 : checkInteger('logprobs', p.logprobs, 0, MAX_LOGPROBS);
     checkInteger('maxTokens', maxTokens, 0, 0x7fffffff);
     if (onToken !== undefined && typeof onToken !== 'function') fail('invalid_argument', 'onToken must be a function');
     // An exception must not unwind through the wasm frames: catch it, stop
     // the generation cleanly, and throw it once the core has returned.
     let thrown = null;
-    const callback = (token, piece) => {
+    const callback = (token, piece, lp) => {
       if (!onToken) return true;
       try {
-        return onToken(token, piece) !== false;
+        return onToken(token, piece, ...(lp ? [{ logprob: lp.logprob, topLogprobs: lp.top }] : [])) !== false;
       } catch (e) {
         thrown = { e };
         return false;
@@ -368,7 +374,8 @@ class Session {
     this.busy = true;
     let r;
     try {
-      r = native.generate(prompt, temperature, penalty, minP, topP, topK, seedHi, seedLo, maxTokens, callback);
+      r = native.generate(prompt, temperature, penalty, minP, topP, topK, seedHi, seedLo, maxTokens, topLogprobs,
+        callback);
     } finally {
       this.busy = false;
     }
@@ -377,6 +384,61 @@ class Session {
     return {
       promptTokens: r.promptTokens, generatedTokens: r.generatedTokens, prefillMs: r.prefillMs,
       decodeMs: r.decodeMs, stoppedAtEos: r.stoppedAtEos, tail: r.tail,
+    };
+  }
+
+  /**
+   * The log-likelihood of each continuation after the context, tokenized as lm-eval-harness does
+   * (docs/evaluation.md): a Float64Array. Leaves the session after the last continuation.
+   * @param {string} context
+   * @param {string[]} continuations
+   */
+  score(context, continuations) {
+    const native = this.live();
+    if (typeof context !== 'string') fail('invalid_argument', 'score(context, continuations): context must be a string');
+    if (!Array.isArray(continuations) || continuations.length === 0 || continuations.some((c) => typeof c !== 'string')) {
+      fail('invalid_argument', 'score(context, continuations): continuations must be a non-empty array of strings');
+    }
+    for (const t of [context, ...continuations]) this.model.engine.tokenize(t);  // bad_text errors, as tokenize() names them
+    return check(native.score(context, continuations)).logliks;
+  }
+
+  /**
+   * Perplexity of `text` (docs/evaluation.md): scored after <|endoftext|>, in one pass or with the
+   * state reset every `window` tokens. Resets the session first.
+   * @param {string} text
+   * @param {{ window?: number, onProgress?: (done: number, total: number) => boolean | void }} [options]
+   * @returns {{ tokens: number, nll: number, ppl: number, wordPpl: number, bitsPerByte: number,
+   *             words: number, bytes: number }}
+   */
+  perplexity(text, options = {}) {
+    const native = this.live();
+    if (typeof text !== 'string') fail('invalid_argument', 'perplexity(text): text must be a string');
+    this.model.engine.tokenize(text);
+    const window = checkInteger('window', options?.window ?? 0, 0, 0x7fffffff);
+    const onProgress = options?.onProgress;
+    if (onProgress !== undefined && typeof onProgress !== 'function') fail('invalid_argument', 'onProgress must be a function');
+    let thrown = null;
+    const progress = (done, total) => {
+      try {
+        return !onProgress || onProgress(done, total) !== false;
+      } catch (e) {
+        thrown = { e };
+        return false;
+      }
+    };
+    this.busy = true;
+    let r;
+    try {
+      r = native.perplexity(text, window, progress);
+    } finally {
+      this.busy = false;
+    }
+    if (thrown) throw thrown.e;
+    check(r);
+    return {
+      tokens: r.tokens, nll: r.nll, ppl: Math.exp(r.nll / r.tokens), wordPpl: Math.exp(r.nll / r.words),
+      bitsPerByte: r.nll / r.bytes / Math.LN2, words: r.words, bytes: r.bytes,
     };
   }
 

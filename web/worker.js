@@ -240,6 +240,32 @@ function logits({ tokens }) {
   }
 }
 
+// Scoring runs on a scratch session: the generation context is untouched.
+function withScratch(fn) {
+  requireModel();
+  const scratch = model.newSession();
+  try {
+    return fn(scratch);
+  } finally {
+    scratch.dispose();
+  }
+}
+
+function score({ context, continuations }) {
+  return withScratch((scratch) => {
+    const logliks = scratch.score(context, continuations);
+    return { value: logliks, transfer: [logliks.buffer] };
+  });
+}
+
+// Progress events as the pass goes (a scoring pass runs to its end: an abort
+// message is read only after it).
+function perplexity({ text, window }, { emit }) {
+  return withScratch((scratch) => ({
+    value: scratch.perplexity(text, { window, onProgress: (done, total) => emit('progress', { done, total }) }),
+  }));
+}
+
 function snapshot() {
   requireModel();
   const bytes = session.snapshot();
@@ -280,6 +306,8 @@ const ops = {
   tokenize,
   detokenize,
   logits: (args) => exclusive(() => logits(args)),
+  score: (args) => exclusive(() => score(args)),
+  perplexity: (args, ctx) => exclusive(() => perplexity(args, ctx)),
   snapshot: () => exclusive(snapshot),
   restore: (args) => exclusive(() => restore(args)),
   reset: () => exclusive(reset),
@@ -295,6 +323,7 @@ function samplingParams(o) {
     minP: num(o.minP, 0.05),
     topP: num(o.topP, 0.9),
     topK: Math.trunc(num(o.topK, 40)),
+    ...(o.logprobs === undefined || o.logprobs === null ? {} : { logprobs: Number(o.logprobs) }),
   };
 }
 
@@ -396,9 +425,9 @@ function tokenBatcher(emit) {
   };
   return {
     /** Queues the token; returns its text piece. */
-    add(token) {
+    add(token, logprobs) {
       const piece = text.push(token);
-      batch.push({ token, text: piece, t: performance.timeOrigin + performance.now() });
+      batch.push({ token, text: piece, ...logprobs, t: performance.timeOrigin + performance.now() });
       if (performance.now() - sentAt >= BATCH_MS) send();
       return piece;
     },
@@ -413,7 +442,8 @@ function tokenBatcher(emit) {
 // Where Stop is a shared flag, the whole run is one engine call: the token
 // callback reads the flag before the engine computes the next token.
 function decodeInOneCall({ prompt, params, maxTokens, seed }, stopped, out, run) {
-  const stats = session.generate(prompt, { ...params, seed }, maxTokens, (token) => out.add(token) && !stopped());
+  const stats = session.generate(prompt, { ...params, seed }, maxTokens,
+    (token, piece, logprobs) => out.add(token, logprobs) && !stopped());
   run.generated = stats.generatedTokens;
   run.prefillMs = stats.prefillMs;
   run.decodeMs = stats.decodeMs;
@@ -431,15 +461,16 @@ async function decodeTokenByToken({ prompt, params, maxTokens, seed, greedy }, s
   while (run.generated < maxTokens) {
     if (stopped()) { run.stopReason = 'stopped'; break; }
     let token = -1;
+    let logprobs;
     const callSeed = (seed + draws * GOLDEN) & MASK64;
     const stats = session.generate(run.generated === 0 ? prompt : none, { ...params, seed: callSeed }, 1,
-      (t) => { token = t; return true; });
+      (t, piece, lp) => { token = t; logprobs = lp; return true; });
     if (run.generated === 0) run.prefillMs = stats.prefillMs;
     run.decodeMs += stats.decodeMs;
     if (token < 0) break;
     run.generated += 1;
     if (!greedy) draws += 1n;
-    if (!out.add(token)) break;
+    if (!out.add(token, logprobs)) break;
     if (token === END_OF_TEXT) { run.stopReason = 'eos'; break; }
     await yieldToEvents();
   }
@@ -449,10 +480,10 @@ async function decodeTokens(request, { stopped, sharedStop, emit, start }) {
   const run = { generated: 0, prefillMs: 0, decodeMs: 0, firstTokenMs: null, stopReason: 'max_tokens', stopString: null };
   const batcher = tokenBatcher(emit);
   const out = {
-    /** Sends the token on; false once its text completes a stop string. */
-    add(token) {
+    /** Sends the token on (with its logprobs, if asked); false once its text completes a stop string. */
+    add(token, logprobs) {
       if (run.firstTokenMs === null) run.firstTokenMs = performance.now() - start;
-      const found = request.stops.push(batcher.add(token));
+      const found = request.stops.push(batcher.add(token, logprobs));
       if (found < 0) return true;
       run.stopReason = 'stop';
       run.stopString = request.stops.stops[found];

@@ -584,6 +584,44 @@ test('api_logits_snapshot_tokenizer', async () => {
   }
 });
 
+test('api_score_perplexity_logprobs', async () => {
+  const { context, page } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    assert((await loadViaUi(page, 'demo')).state === 'ready', 'load failed');
+    const text = 'The quick brown fox jumps over the lazy dog.\n\n = Caf\u00e9 =  \t12.5 %\n';
+    const item = { context: 'Answer: ', choices: ['yes', 'no', 'maybe'], label: 2 };
+    const textFile = path.join(args.out, 'ppl-text.txt');
+    const tasksFile = path.join(args.out, 'ppl-tasks.jsonl');
+    fs.writeFileSync(textFile, text);
+    fs.writeFileSync(tasksFile, JSON.stringify(item) + '\n');
+    const ppl = JSON.parse(cli(['perplexity', demoModel, '--text-file', textFile, '--json']));
+    const scored = JSON.parse(cli(['score', demoModel, '--tasks', tasksFile, '--json']));
+    const got = await page.evaluate(async ({ text, item }) => {
+      const m = window.bitmambaDemo.model;
+      const progress = [];
+      const p = await m.perplexity(text, { onProgress: (e) => progress.push(e) });
+      const logliks = Array.from(await m.score(item.context, item.choices));
+      const pieces = [];
+      for await (const piece of m.generate('Once upon a time', { temperature: 0, maxTokens: 4, logprobs: 2 })) pieces.push(piece);
+      let bad = null;
+      try { await m.score('a', []); } catch (e) { bad = e.code; }
+      return { p, progress, logliks, pieces, bad };
+    }, { text, item });
+    for (const key of ['tokens', 'nll', 'words', 'bytes']) assert(got.p[key] === ppl[key], `perplexity ${key}: ${got.p[key]} vs CLI ${ppl[key]}`);
+    assert(got.progress.at(-1)?.done === ppl.tokens, `progress ${JSON.stringify(got.progress)}`);
+    assert(JSON.stringify(got.logliks) === JSON.stringify(scored.results[0].loglik), `score ${got.logliks} vs CLI ${scored.results[0].loglik}`);
+    for (const piece of got.pieces.filter((x) => x.token !== null)) {
+      assert(piece.topLogprobs.length === 2 && piece.topLogprobs[0].token === piece.token &&
+        piece.topLogprobs[0].logprob === piece.logprob && piece.logprob <= 0, `greedy piece ${JSON.stringify(piece)}`);
+    }
+    assert(got.bad === 'invalid_argument', `score with no continuations gave ${got.bad}`);
+    return `perplexity NLL ${got.p.nll} and score log-likelihoods equal the CLI's; greedy logprobs are the top ones`;
+  } finally {
+    await context.close();
+  }
+});
+
 test('service_worker_isolation_shim', async () => {
   const { context, page } = await openBrowser();
   try {

@@ -226,6 +226,80 @@ test('the tokenizer: text in, text out, bad text refused', () => {
   model.dispose();
 });
 
+test('perplexity, score and logprobs: the native CLI figures; bad input refused', () => {
+  const text = 'The quick brown fox jumps over the lazy dog.\n\n = Caf\u00e9 =  \t12.5 %\n';
+  const items = [
+    { context: 'The capital of France is', choices: [' Paris', ' London'], label: 0 },
+    { context: 'Answer: ', choices: ['yes', 'no', 'maybe'], label: 2 },
+    { context: '', choices: ['A sentence.', 'Another one.'], label: 1 },
+  ];
+  const textFile = path.join(WORKDIR, 'text.txt');
+  const tasksFile = path.join(WORKDIR, 'tasks.jsonl');
+  fs.writeFileSync(textFile, text);
+  fs.writeFileSync(tasksFile, items.map((it) => JSON.stringify(it) + '\n').join(''));
+  const tiny = path.join(WORKDIR, 'tiny.bin');
+  const model = loadBytes(tinyBytes, { threads: 2 });
+  const s = model.newSession();
+  for (const window of [0, 5]) {
+    const want = JSON.parse(cli(['perplexity', tiny, '--text-file', textFile, '--json', '--window', String(window || 1 << 30)]));
+    const progress = [];
+    const got = s.perplexity(text, { window, onProgress: (done, total) => { progress.push([done, total]); } });
+    for (const key of ['tokens', 'nll', 'words', 'bytes']) assert.equal(got[key], want[key], `${key}, window ${window}`);
+    assert.ok(Math.abs(got.ppl / want.ppl - 1) < 1e-12 && Math.abs(got.wordPpl / want.word_ppl - 1) < 1e-12);
+    assert.deepEqual(progress.at(-1), [want.tokens, want.tokens]);
+  }
+  const scored = JSON.parse(cli(['score', tiny, '--tasks', tasksFile, '--json']));
+  items.forEach((it, i) => assert.deepEqual(Array.from(s.score(it.context, it.choices)), scored.results[i].loglik));
+
+  // Greedy with logprobs: each token is the likeliest, with the log-softmax of the logits it came from.
+  const tokens = [];
+  const infos = [];
+  s.reset();
+  s.generate(PROMPT, { temperature: 0, repetitionPenalty: 1, logprobs: 3 }, 6, (t, piece, info) => {
+    tokens.push(t);
+    infos.push(info);
+  });
+  const check = model.newSession();
+  check.feed(PROMPT);
+  infos.forEach((info, i) => {
+    assert.equal(info.topLogprobs.length, 3);
+    assert.equal(info.topLogprobs[0].token, tokens[i]);
+    assert.equal(info.topLogprobs[0].logprob, info.logprob);
+    assert.equal(info.topLogprobs[0].text, engine.detokenize([tokens[i]]));
+    assert.ok(info.topLogprobs[1].logprob <= info.logprob && info.topLogprobs[2].logprob <= info.topLogprobs[1].logprob);
+    const logits = check.logits();
+    let max = -Infinity;
+    for (const x of logits) max = Math.max(max, x);
+    let sum = 0;
+    for (const x of logits) sum += Math.exp(x - max);
+    assert.ok(Math.abs(info.logprob - (logits[tokens[i]] - max - Math.log(sum))) < 1e-5, `token ${i}`);
+    check.feed([tokens[i]]);
+  });
+  // logprobs do not change what is sampled; without the option there is no third argument.
+  const sampled = [];
+  s.reset();
+  s.generate(PROMPT, { seed: SEED, logprobs: 0 }, 24, (t, piece, info) => {
+    sampled.push(t);
+    assert.deepEqual(info.topLogprobs, []);
+  });
+  assert.deepEqual(sampled, nativeTokens);
+  s.reset();
+  s.generate(PROMPT, { seed: SEED }, 2, (...args) => assert.equal(args.length, 2));
+
+  throwsCode(() => s.generate(PROMPT, { logprobs: 21 }, 1), 'invalid_argument', 'logprobs 21');
+  throwsCode(() => s.score('a', []), 'invalid_argument', 'no continuations');
+  throwsCode(() => s.score('a', ['b', 7]), 'invalid_argument', 'a continuation that is not a string');
+  throwsCode(() => s.score('a\uD800', ['b']), 'bad_text', 'a lone surrogate');
+  throwsCode(() => s.perplexity(''), 'invalid_argument', 'an empty text');
+  throwsCode(() => s.perplexity('a', { window: -1 }), 'invalid_argument', 'a negative window');
+  const small = loadBytes(smallBytes, { threads: 1 });
+  throwsCode(() => small.newSession().perplexity('a b'), 'invalid_argument', 'a vocabulary without <|endoftext|>');
+  small.dispose();
+  check.dispose();
+  model.dispose();
+  assertStillWorks();
+});
+
 test('threads beyond the engine pool are refused; disposal frees them', () => {
   throwsCode(() => loadBytes(tinyBytes, { threads: 3 }), 'invalid_argument', 'threads > engine threads');
   const a = loadBytes(tinyBytes, { threads: 2 });
