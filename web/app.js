@@ -2,6 +2,9 @@
 // All text from the model is inserted as text nodes, never as HTML.
 
 import { BitMamba } from './bitmamba.js';
+import { TEMPLATES, checkTemplate, turnText } from './conversation.js';
+import { initSessionPanel } from './session-panel.js';
+import { toFragment, fromFragment } from './share-link.js';
 
 const MODELS = {
   'hf-255m': { label: 'BitMamba-2 255M', url: 'https://huggingface.co/Zhayr1/BitMamba-2-0.25B/resolve/main/bitmamba_cpp/bitmamba_255m.bin' },
@@ -22,6 +25,7 @@ const demo = (window.bitmambaDemo = {
 });
 
 let model = null;
+let loadedFrom = null;  // the loaded model's URL or file name, for saved sessions
 let loadController = null;
 let generation = null;
 
@@ -33,6 +37,7 @@ function setState(state) {
   $('cancel-load').hidden = state !== 'loading';
   $('generate').disabled = !model || busy;
   $('stop').disabled = state !== 'generating';
+  $('continue').disabled = !model || busy || !context.continuation;
   $('cursor').hidden = state !== 'generating';
   for (const input of $('model-choices').querySelectorAll('input')) input.disabled = busy;
 }
@@ -60,13 +65,17 @@ const ERROR_TEXT = {
   unsupported_browser: ['This browser cannot run BitMamba', 'Use a current version of Chrome, Edge, Firefox or Safari.'],
   invalid_argument: ['A setting is out of range', 'Check the sampling settings.'],
   bad_text: ['The prompt could not be read', ''],
+  bad_session: ['That session cannot be used', 'Nothing was changed. Pick a file this page exported.'],
+  bad_state: ['That session does not fit this model', 'Nothing was changed.'],
+  other_model: ['That session belongs to another model', 'Nothing was changed. Load the model it names first.'],
+  storage: ['Sessions cannot be stored here', 'This browser offers no storage for this page; export the session as a file instead.'],
 };
 
 // The error box sits in the card whose action failed, where the person is looking.
 function showError(err, card = 'model-card') {
   demo.lastError = { code: err.code ?? 'internal', message: err.message };
   const box = $('error');
-  const anchor = card === 'model-card' ? $('model-status') : $('stats');
+  const anchor = { 'model-card': $('model-status'), 'sessions-card': $('sessions-status') }[card] ?? $('stats');
   if (box.nextElementSibling !== anchor) anchor.before(box);
   const [title, hint] = ERROR_TEXT[err.code] ?? ['Something went wrong', 'Reloading the page may help.'];
   $('error-title').textContent = title;
@@ -253,6 +262,9 @@ async function loadModel() {
       onProgress: (p) => showProgress(p, meter),
     });
     demo.model = model;
+    loadedFrom = typeof chosen.source === 'string' ? chosen.source : chosen.source.name ?? chosen.label;
+    clearContext();
+    context.stateBytes = null;
     renderModelStatus(model.info, chosen.label, performance.now() - started);
     renderEnv(model.info);
     $('progress').hidden = true;
@@ -295,6 +307,7 @@ function readSettings() {
     topK: Math.trunc(number('top-k')),
     maxTokens: Math.trunc(number('max-tokens')),
     seed: seedText === '' ? String(crypto.getRandomValues(new Uint32Array(1))[0]) : seedText,
+    stop: $('stop-text').value === '' ? [] : [unescapeStop($('stop-text').value)],
   };
 }
 
@@ -314,28 +327,112 @@ function renderLive() {
   $('live').textContent = [liveRate, $('live').dataset.memory].filter(Boolean).join(' · ');
 }
 
+// What the model's state holds, for Continue, the next turn and saving:
+// the seed that carries on the last run's random stream, the context's
+// length and text, the turns so far, and how the last run ended.
+const context = (demo.context = {
+  continuation: null,  // {nextSeed, stopString} once there is a state to go on from
+  tokens: 0,
+  text: '',
+  turns: [],           // conversation mode: {tokensIn, tokensOut, prefillMs, totalMs, contextTokens}
+  stateBytes: null,
+});
+
+function unescapeStop(text) {
+  return text.replace(/\\n/g, '\n').replace(/\\t/g, '\t');
+}
+
+const conversationMode = () => document.querySelector('input[name=mode]:checked').value === 'conversation';
+
+function chosenTemplate() {
+  const key = $('template').value;
+  return key === 'custom' ? checkTemplate($('custom-template').value) : TEMPLATES[key].text;
+}
+
+function clearContext() {
+  context.continuation = null;
+  context.tokens = 0;
+  context.text = '';
+  context.turns = [];
+  $('output-prompt').textContent = '';
+  $('output-text').textContent = '';
+  renderTurns();
+}
+
+// Text fed to the model, shown as an echo (a Text node, never HTML).
+function echo(text) {
+  context.text += text;
+  if (!$('output-prompt').textContent) $('output-prompt').textContent = text;
+  else $('output-text').append(Object.assign(document.createElement('span'), { className: 'echo', textContent: text }));
+}
+
+function settingsOrError() {
+  try {
+    return readSettings();
+  } catch (e) {
+    showError(e, 'generate-card');
+    return null;
+  }
+}
+
+// Generate (completion mode): a fresh run from the prompt. Send
+// (conversation mode): the message as a turn on top of the kept state.
 async function generate() {
   if (!model) return;
   hideError();
-  let settings;
+  const settings = settingsOrError();
+  if (!settings) return;
+  history.replaceState(null, '', toFragment(shareable(settings)));
+  if (!conversationMode()) {
+    clearContext();
+    echo($('prompt').value);
+    await runGeneration($('prompt').value, settings);
+    return;
+  }
+  let text;
   try {
-    settings = readSettings();
+    text = turnText(chosenTemplate(), $('prompt').value, {
+      first: !context.continuation, contextText: context.text, stopString: context.continuation?.stopString,
+    });
   } catch (e) {
     showError(e, 'generate-card');
     return;
   }
-  const prompt = $('prompt').value;
-  $('output-prompt').textContent = prompt;
+  const going = context.continuation;
+  if (!going) clearContext();
+  echo(text);
+  $('prompt').value = '';
+  await runGeneration(text, going ? { ...settings, continue: true, seed: going.nextSeed } : settings, { turn: true });
+}
+
+// Goes on from the exact state the last run left: the same text as one
+// uninterrupted run with the same seed.
+async function continueGeneration() {
+  if (!model || !context.continuation) return;
+  hideError();
+  const settings = settingsOrError();
+  if (!settings) return;
+  await runGeneration('', { ...settings, continue: true, seed: context.continuation.nextSeed });
+}
+
+function renderTurns() {
+  const list = $('turns');
+  list.replaceChildren(...context.turns.map((t, i) => Object.assign(document.createElement('li'), {
+    textContent: `Turn ${i + 1}: ${t.tokensIn} tokens in, ${t.tokensOut} out · prompt ${t.prefillMs.toFixed(0)} ms · ` +
+      `turn ${t.totalMs.toFixed(0)} ms · context ${t.contextTokens} tokens`,
+  })));
+  list.hidden = context.turns.length === 0;
+}
+
+async function runGeneration(input, settings, { turn = false } = {}) {
   const out = $('output-text');
-  out.textContent = '';
   $('stats').textContent = '';
   liveRate = '';
   setState('generating');
-  const run = { tokens: [], tokenTimes: [], stats: null, stopRequestedAt: null, settings, prompt };
+  const run = { tokens: [], tokenTimes: [], stats: null, stopRequestedAt: null, settings, prompt: input };
   demo.lastRun = run;
-  generation = model.generate(prompt, settings);
+  generation = model.generate(input, settings);
   memoryTimer = setInterval(updateMemory, 1000);
-  const start = performance.now();
   let firstAt = null;
   let pending = '';
   let frame = 0;
@@ -343,6 +440,7 @@ async function generate() {
     frame = 0;
     if (pending) {
       out.append(pending);  // a Text node: never parsed as HTML
+      context.text += pending;
       pending = '';
       const box = $('output');
       if (box.scrollHeight - box.scrollTop - box.clientHeight < 80) box.scrollTop = box.scrollHeight;
@@ -367,18 +465,19 @@ async function generate() {
     if (frame) cancelAnimationFrame(frame);
     flush();
     const s = run.stats;
-    const why = { eos: 'end of text', max_tokens: 'token limit', stopped: 'stopped' }[s.stopReason] ?? s.stopReason;
-    $('stats').textContent = [
-      `${s.generatedTokens} tokens (${why})`,
-      `prompt ${s.promptTokens} tokens at ${s.prefillTokensPerSecond ? s.prefillTokensPerSecond.toFixed(0) : '–'} tok/s`,
-      `generation ${s.decodeTokensPerSecond ? s.decodeTokensPerSecond.toFixed(1) : '–'} tok/s`,
-      `first token after ${s.timeToFirstTokenMs != null ? s.timeToFirstTokenMs.toFixed(0) : '–'} ms`,
-      `seed ${s.seed}`,
-    ].join(' · ');
+    context.tokens += s.promptTokens + s.generatedTokens;
+    context.continuation = { nextSeed: s.nextSeed, stopString: s.stopString };
+    if (turn) {
+      context.turns.push({ tokensIn: s.promptTokens, tokensOut: s.generatedTokens, prefillMs: s.prefillMs, totalMs: s.totalMs, contextTokens: context.tokens });
+      renderTurns();
+    }
+    context.stateBytes ??= (await model.snapshot()).length;
+    renderStats(s);
     liveRate = '';
   } catch (e) {
     if (frame) cancelAnimationFrame(frame);
     flush();
+    context.continuation = null;  // the state is whatever the error left
     showError(e, 'generate-card');
   } finally {
     run.stopRequestedAt = generation.stopRequestedAt;
@@ -390,10 +489,111 @@ async function generate() {
   }
 }
 
+function renderStats(s) {
+  const why = {
+    eos: 'end of text', max_tokens: 'token limit', stopped: 'stopped',
+    stop: `stop string ${JSON.stringify(s.stopString)}`,
+  }[s.stopReason] ?? s.stopReason;
+  $('stats').textContent = [
+    `${s.generatedTokens} tokens (${why})`,
+    `prompt ${s.promptTokens} tokens at ${s.prefillTokensPerSecond ? s.prefillTokensPerSecond.toFixed(0) : '–'} tok/s`,
+    `generation ${s.decodeTokensPerSecond ? s.decodeTokensPerSecond.toFixed(1) : '–'} tok/s`,
+    `first token after ${s.timeToFirstTokenMs != null ? s.timeToFirstTokenMs.toFixed(0) : '–'} ms`,
+    `context ${context.tokens} tokens`,
+    ...(context.stateBytes ? [`state ${formatBytes(context.stateBytes)}`] : []),
+    `seed ${s.seed}`,
+  ].join(' · ');
+}
+
+function renderMode() {
+  const conversation = conversationMode();
+  $('conversation-options').hidden = !conversation;
+  $('custom-template').hidden = $('template').value !== 'custom';
+  $('generate').textContent = conversation ? 'Send' : 'Generate';
+  $('prompt-label').textContent = conversation ? 'Message' : 'Prompt';
+}
+
+// What the session panel saves and restores.
+const sessionHooks = {
+  busy: () => !model || generation !== null,
+  current() {
+    if (!model || !context.continuation) return null;
+    return {
+      model: { url: loadedFrom, sha256: model.info.sha256 },
+      settings: readSettings(),
+      mode: conversationMode() ? 'conversation' : 'completion',
+      template: $('template').value === 'custom' ? $('custom-template').value : $('template').value,
+      text: context.text,
+      turns: context.turns,
+      contextTokens: context.tokens,
+      nextSeed: context.continuation.nextSeed,
+      stopString: context.continuation.stopString,
+    };
+  },
+  snapshot: () => model.snapshot(),
+  modelInfo: () => model?.info ?? null,
+  async restore(session) {
+    await model.restore(session.snapshot);
+    clearContext();
+    Object.assign(context, {
+      continuation: { nextSeed: session.nextSeed, stopString: session.stopString ?? null },
+      tokens: session.contextTokens,
+      turns: session.turns,
+    });
+    echo(session.text);
+    document.querySelector(`input[name=mode][value=${session.mode}]`).checked = true;
+    if (TEMPLATES[session.template]) $('template').value = session.template;
+    else { $('template').value = 'custom'; $('custom-template').value = session.template; }
+    writeSettings(session.settings);
+    renderTurns();
+    renderMode();
+    $('stats').textContent = `Restored: context ${context.tokens} tokens`;
+    setState('ready');
+  },
+  showError: (e) => showError(e, 'sessions-card'),
+  hideError,
+};
+
+// What a link carries: the model choice (a URL for 'url'; a local file
+// cannot be linked), the prompt, the mode and the settings.
+function shareable(settings) {
+  const choice = document.querySelector('input[name=model]:checked').value;
+  return {
+    ...settings,
+    model: choice === 'url' ? $('model-url').value.trim() : choice === 'file' ? null : choice,
+    mode: conversationMode() ? 'conversation' : 'completion',
+    template: $('template').value,
+    prompt: $('prompt').value,
+  };
+}
+
+function applyFragment() {
+  const shared = fromFragment(location.hash);
+  if (shared.model && MODELS[shared.model]) document.querySelector(`input[name=model][value=${shared.model}]`).checked = true;
+  else if (shared.model) {
+    $('model-url').value = shared.model;
+    document.querySelector('input[name=model][value=url]').checked = true;
+  }
+  if (shared.mode === 'conversation' || shared.mode === 'completion') {
+    document.querySelector(`input[name=mode][value=${shared.mode}]`).checked = true;
+  }
+  if (shared.template && TEMPLATES[shared.template]) $('template').value = shared.template;
+  if (shared.prompt !== undefined) $('prompt').value = shared.prompt;
+  if (shared.seed !== undefined) $('seed').value = shared.seed;
+  writeSettings(shared);
+}
+
+function writeSettings(s) {
+  const fields = { temperature: 'temperature', repetitionPenalty: 'repetition-penalty', minP: 'min-p', topP: 'top-p', topK: 'top-k', maxTokens: 'max-tokens' };
+  for (const [key, id] of Object.entries(fields)) if (Number.isFinite(s[key])) $(id).value = String(s[key]);
+  if (s.stop) $('stop-text').value = (s.stop[0] ?? '').replace(/\n/g, '\\n');
+}
+
 function init() {
   $('load').addEventListener('click', loadModel);
   $('cancel-load').addEventListener('click', () => loadController?.abort());
   $('generate').addEventListener('click', generate);
+  $('continue').addEventListener('click', continueGeneration);
   $('stop').addEventListener('click', () => generation?.stop());
   $('error-close').addEventListener('click', hideError);
   $('seed-random').addEventListener('click', () => { $('seed').value = String(crypto.getRandomValues(new Uint32Array(1))[0]); });
@@ -407,6 +607,14 @@ function init() {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !$('generate').disabled) generate();
   });
   $('coi-enable').addEventListener('click', () => window.bitmambaCoi?.enable());
+  for (const radio of document.querySelectorAll('input[name=mode]')) radio.addEventListener('change', renderMode);
+  $('template').addEventListener('change', () => {
+    $('stop-text').value = TEMPLATES[$('template').value].stop.replace(/\n/g, '\\n');
+    renderMode();
+  });
+  initSessionPanel(sessionHooks);
+  applyFragment();
+  renderMode();
   renderEnv(null);
   renderCache();
   setState('idle');

@@ -167,6 +167,11 @@ export interface GenerateStats {
   stopString: string | null;
   /** The seed used, as a decimal string. */
   seed: string;
+  /**
+   * The seed that goes on with this run's random stream: generate(input, {continue: true, seed: nextSeed})
+   * gives the tokens one longer run would have (also after a stop string or stop()).
+   */
+  nextSeed: string;
   threads: number;
   heapBytes: number;
 }

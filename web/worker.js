@@ -441,10 +441,11 @@ function tokenBatcher(emit) {
 
 // Where Stop is a shared flag, the whole run is one engine call: the token
 // callback reads the flag before the engine computes the next token.
-function decodeInOneCall({ prompt, params, maxTokens, seed }, stopped, out, run) {
+function decodeInOneCall({ prompt, params, maxTokens, seed, greedy }, stopped, out, run) {
   const stats = session.generate(prompt, { ...params, seed }, maxTokens,
     (token, piece, logprobs) => out.add(token, logprobs) && !stopped());
   run.generated = stats.generatedTokens;
+  run.draws = greedy ? 0n : BigInt(run.generated);
   run.prefillMs = stats.prefillMs;
   run.decodeMs = stats.decodeMs;
   if (run.stopString !== null) return;
@@ -457,19 +458,18 @@ function decodeInOneCall({ prompt, params, maxTokens, seed }, stopped, out, run)
 // the event loop in between.
 async function decodeTokenByToken({ prompt, params, maxTokens, seed, greedy }, stopped, out, run) {
   const none = new Int32Array(0);
-  let draws = 0n;
   while (run.generated < maxTokens) {
     if (stopped()) { run.stopReason = 'stopped'; break; }
     let token = -1;
     let logprobs;
-    const callSeed = (seed + draws * GOLDEN) & MASK64;
+    const callSeed = (seed + run.draws * GOLDEN) & MASK64;
     const stats = session.generate(run.generated === 0 ? prompt : none, { ...params, seed: callSeed }, 1,
       (t, piece, lp) => { token = t; logprobs = lp; return true; });
     if (run.generated === 0) run.prefillMs = stats.prefillMs;
     run.decodeMs += stats.decodeMs;
     if (token < 0) break;
     run.generated += 1;
-    if (!greedy) draws += 1n;
+    if (!greedy) run.draws += 1n;
     if (!out.add(token, logprobs)) break;
     if (token === END_OF_TEXT) { run.stopReason = 'eos'; break; }
     await yieldToEvents();
@@ -477,7 +477,9 @@ async function decodeTokenByToken({ prompt, params, maxTokens, seed, greedy }, s
 }
 
 async function decodeTokens(request, { stopped, sharedStop, emit, start }) {
-  const run = { generated: 0, prefillMs: 0, decodeMs: 0, firstTokenMs: null, stopReason: 'max_tokens', stopString: null };
+  const run = {
+    generated: 0, draws: 0n, prefillMs: 0, decodeMs: 0, firstTokenMs: null, stopReason: 'max_tokens', stopString: null,
+  };
   const batcher = tokenBatcher(emit);
   const out = {
     /** Sends the token on (with its logprobs, if asked); false once its text completes a stop string. */
@@ -531,6 +533,9 @@ async function generate({ input, options, stopFlag }, { signal, emit }) {
       stopReason: run.stopReason,
       stopString: run.stopString,
       seed: seed.toString(),
+      // The seed that goes on with this run's random stream: generate(…,
+      // {continue: true, seed: nextSeed}) gives the tokens one longer run would.
+      nextSeed: ((seed + run.draws * GOLDEN) & MASK64).toString(),
       threads: loadInfo.threads,
       heapBytes: heapBytes(),
     },

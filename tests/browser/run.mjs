@@ -266,6 +266,31 @@ test('parity_isolated_ui', async () => {
   }
 });
 
+test('continue_button_equals_one_run', async () => {
+  const { context, page, problems } = await openBrowser();
+  try {
+    await openDemo(page, isolatedServer);
+    assert((await loadViaUi(page, 'demo')).state === 'ready', 'load failed');
+    const first = await generateViaUi(page, { prompt: PROMPT, seed: 42, maxTokens: 20 });
+    const before = await page.evaluate(() => window.bitmambaDemo.runsCompleted);
+    assert(await page.isEnabled('#continue'), 'Continue is not offered after a run');
+    await page.click('#continue');
+    await page.waitForFunction((n) => window.bitmambaDemo.runsCompleted > n, before);
+    const second = await page.evaluate(() => window.bitmambaDemo.lastRun);
+    const promptIds = await page.evaluate((p) => window.bitmambaDemo.model.tokenize(p).then(Array.from), PROMPT);
+    sameTokens([...first.tokens, ...second.tokens], nativeTokens(promptIds, { seed: 42, maxTokens: 40 }), 'Generate + Continue vs one CLI run');
+    const stats = await page.textContent('#stats');
+    const contextTokens = promptIds.length + 40;
+    assert(stats.includes(`context ${contextTokens} tokens`), `the stats line does not show context ${contextTokens}: ${stats}`);
+    const shot = path.join(artifacts, 'continued.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    assert(problems.length === 0, problems.join('\n'));
+    return `20 + 20 tokens equal the CLI's 40; screenshot ${path.relative(ROOT, shot)}`;
+  } finally {
+    await context.close();
+  }
+});
+
 test('parity_api_settings', async () => {
   const { context, page } = await openBrowser();
   try {

@@ -155,6 +155,29 @@ function clockStep() {
   return step;
 }
 
+await check('continue_equals_one_run', async () => {
+  // 40 tokens as three runs: 15, then one stopped after 5, then the rest,
+  // each continuing from the state and the seed the last one left.
+  const { settings, tokens: want } = expect.cases[0];
+  const got = [];
+  let run = model.generate({ tokens: expect.prompt }, { ...settings, maxTokens: 15 });
+  got.push(...await collect(run));
+  let stats = await run.stats;
+  run = model.generate('', { ...settings, maxTokens: 40, continue: true, seed: stats.nextSeed });
+  for await (const piece of run) {
+    if (piece.token === null) continue;
+    got.push(piece.token);
+    if (got.length === 20) run.stop();
+  }
+  stats = await run.stats;
+  const afterStop = got.length;
+  run = model.generate('', { ...settings, maxTokens: want.length - got.length, continue: true, seed: stats.nextSeed });
+  got.push(...await collect(run));
+  const at = firstDifference(got, want);
+  assert(at < 0, `token ${at} differs: ${got.join(' ')} against the CLI's ${want.join(' ')}`);
+  return { note: `15 + ${afterStop - 15} (stopped) + ${want.length - afterStop} tokens equal the CLI's ${want.length} in one run` };
+});
+
 await check('stop_string', async () => {
   const { settings, tokens, splitAfter } = expect.stop;
   const run = model.generate({ tokens: expect.prompt }, settings);
