@@ -328,6 +328,7 @@ export const BitMamba = {
         options: {
           threads: options.threads,
           cache: options.cache !== false,
+          retries: options.retries,
           wasmBase: options.wasmBase ? new URL(String(options.wasmBase), baseUrl()).href : undefined,
           variant: options.variant,
           kernels: options.kernels,

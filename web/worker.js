@@ -144,7 +144,7 @@ async function engineStartError(e, variant, wasmBase) {
 // The model's bytes into the engine's heap, from the URL (or the cache), a Blob or an ArrayBuffer.
 function readSource(engineReady, source, options, { signal, onProgress }, skipCache) {
   if (source.url !== undefined) {
-    return loadFromUrl(engineReady, source.url, { cache: options.cache !== false && !skipCache, signal, onProgress });
+    return loadFromUrl(engineReady, source.url, { cache: options.cache !== false && !skipCache, retries: options.retries, signal, onProgress });
   }
   if (source.blob !== undefined) return loadFromBlob(engineReady, source.blob, { signal, onProgress });
   if (source.buffer !== undefined) return loadFromArrayBuffer(engineReady, source.buffer, { signal, onProgress });
@@ -210,6 +210,7 @@ function describeLoad(loaded, { variant, variantReason, threads, requested, timi
     threadsRequested: requested, threadsReason: THREAD_SUPPORT.reason,
     crossOriginIsolated: self.crossOriginIsolated === true,
     source: loaded.source, url: loaded.url, sha256: loaded.sha256, cache: { ...loaded.cache },
+    download: loaded.download ?? null,
     timings,
     heapBytes: heapBytes(),
   };
