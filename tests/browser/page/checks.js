@@ -171,6 +171,38 @@ await check('stop_and_abort', async () => {
   return { note: `${after} token(s) after stop(); abort is a typed 'aborted'; the model still gives the CLI's tokens` };
 });
 
+// A worker that dies (here terminated under the model, as the browser may
+// do) fails the pending and later calls with 'internal'; a new load works.
+await check('worker_dies', async () => {
+  if (!navigator.locks) return { note: 'N/A: no Web Locks here, so a dead worker goes unnoticed and its calls wait' };
+  const doomed = await BitMamba.load(expect.model, { cache: true });
+  const run = doomed.generate({ tokens: expect.prompt }, { seed: 1, maxTokens: 4000 });
+  let n = 0;
+  let pending = null;
+  let error = null;
+  try {
+    for await (const piece of run) {
+      if (piece.token === null || ++n < 5 || pending) continue;
+      doomed.client.worker.terminate();
+      pending = doomed.tokenize('sent to a dead worker').then(() => null, (e) => e);
+    }
+  } catch (e) {
+    error = e;
+  }
+  assert(error instanceof BitMambaError && error.code === 'internal', `the generation ended with ${error ? error.code + ': ' + error.message : 'no error'}`);
+  const later = await pending;
+  assert(later instanceof BitMambaError && later.code === 'internal', `a call after the death gave ${later && later.code}`);
+  await doomed.dispose();
+  const fresh = await BitMamba.load(expect.model, { cache: true });
+  try {
+    const got = await collect(fresh.generate({ tokens: expect.prompt }, expect.cases[0].settings));
+    assert(firstDifference(got, expect.cases[0].tokens) < 0, 'tokens after a new load differ from the CLI\'s');
+  } finally {
+    await fresh.dispose();
+  }
+  return { note: `killed after ${n} tokens: the generation and a later call fail with 'internal'; a new load gives the CLI's tokens` };
+});
+
 // Downloads that break off (tests/browser/resume-routes.mjs): each must end
 // with the file's SHA-256 (where the engine caches, which is when it hashes)
 // and the CLI's tokens, and the server's log shows how it got there.
