@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // scripts/serve.mjs answers byte ranges as static hosts do: a real server on
-// a real file, asked over HTTP (ctest serve_ranges).
+// a real file, asked over HTTP (ctest browser_serve_ranges).
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
