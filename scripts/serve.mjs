@@ -10,6 +10,9 @@
 // By default every response carries COOP/COEP, so the page is cross-origin
 // isolated and the engine may use several threads; --no-isolation leaves
 // them out (one thread), as on a static host that cannot set headers.
+// Files are served as static hosts serve them: with ETag and Last-Modified,
+// and one byte range on request (206, If-Range), so a dropped model download
+// resumes where it stopped.
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -77,6 +80,54 @@ export function ensureDemoModel(options) {
   return `made the offline demo model ${file}`;
 }
 
+/** The validators a static host sends: a strong ETag from size and mtime, and Last-Modified. */
+export function fileValidators(stat) {
+  return {
+    etag: `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`,
+    lastModified: stat.mtime.toUTCString(),
+  };
+}
+
+/**
+ * Which bytes of a `size`-byte entity answer this request (RFC 9110 §14):
+ * {status: 200} for all of it (no Range, a form not served here such as
+ * several ranges, or an If-Range that no longer matches: the entity
+ * changed), {status: 206, start, end} for one range (end inclusive), or
+ * {status: 416} for a range that starts past the end.
+ */
+export function chooseRange(headers, size, { etag, lastModified }) {
+  const range = headers.range;
+  if (!range) return { status: 200 };
+  const ifRange = headers['if-range'];
+  if (ifRange !== undefined && ifRange !== etag && ifRange !== lastModified) return { status: 200 };
+  const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return { status: 200 };
+  if (m[1] === '') {  // the last N bytes
+    const n = Number(m[2]);
+    return n === 0 ? { status: 416 } : { status: 206, start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size) return { status: 416 };
+  if (end < start) return { status: 200 };  // an invalid range is ignored
+  return { status: 206, start, end };
+}
+
+/** The headers that go with chooseRange's answer. */
+export function rangeHeaders(choice, size, { etag, lastModified }) {
+  const headers = { 'Accept-Ranges': 'bytes', ETag: etag, 'Last-Modified': lastModified };
+  if (choice.status === 206) {
+    headers['Content-Range'] = `bytes ${choice.start}-${choice.end}/${size}`;
+    headers['Content-Length'] = choice.end - choice.start + 1;
+  } else if (choice.status === 416) {
+    headers['Content-Range'] = `bytes */${size}`;
+    headers['Content-Length'] = 0;
+  } else {
+    headers['Content-Length'] = size;
+  }
+  return headers;
+}
+
 function resolveInside(dir, urlPath) {
   const file = path.resolve(dir, '.' + path.posix.normalize('/' + urlPath));
   return file === dir || file.startsWith(dir + path.sep) ? file : null;
@@ -129,15 +180,16 @@ export function createHandler(opts) {
     } catch {
       return send(404, `not found: ${urlPath}\n`);
     }
-    res.writeHead(200, {
+    const validators = fileValidators(stat);
+    const choice = chooseRange(req.headers, stat.size, validators);
+    res.writeHead(choice.status, {
       ...headers,
       'Content-Type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
-      'Content-Length': stat.size,
-      'Last-Modified': stat.mtime.toUTCString(),
+      ...rangeHeaders(choice, stat.size, validators),
     });
-    options.log?.(req.method, req.url, 200);
-    if (req.method === 'HEAD') return res.end();
-    fs.createReadStream(file).pipe(res);
+    options.log?.(req.method, req.url, choice.status);
+    if (req.method === 'HEAD' || choice.status === 416 || stat.size === 0) return res.end();
+    fs.createReadStream(file, choice.status === 206 ? { start: choice.start, end: choice.end } : {}).pipe(res);
   };
 }
 

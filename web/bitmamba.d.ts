@@ -37,6 +37,12 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Keep the model in the origin's storage (OPFS) and read it from there next time. Default true. */
   cache?: boolean;
+  /**
+   * How many times in a row a dropped download is resumed (Range + If-Range) without getting
+   * further before load() fails with 'network'; waits 0.25 s, 0.5 s, 1 s, 2 s, then 4 s between
+   * tries. Default 5; 0 to 100.
+   */
+  retries?: number;
   /** Folder (URL) holding bitmamba-{simd128,relaxed}.{js,wasm,worker.js}. Default: ./dist/ next to bitmamba.js. */
   wasmBase?: string | URL;
   /** Force a build; default 'auto' (relaxed SIMD when the browser has it). */
@@ -55,6 +61,15 @@ export interface CacheState {
   status: 'hit' | 'stored' | 'skipped' | 'off';
   reason?: 'quota' | 'storage_error' | 'disabled' | 'unsupported' | 'local file' | 'ArrayBuffer source' | string;
   message?: string;
+}
+
+export interface DownloadStats {
+  requests: number;
+  resumes: number;
+  restarts: number;
+  retries: number;
+  receivedBytes: number;
+  readBackBytes: number;
 }
 
 export interface ModelInfo {
@@ -81,6 +96,8 @@ export interface ModelInfo {
   /** SHA-256 of the file (hex) for URL sources; null for files and buffers. */
   sha256: string | null;
   cache: CacheState;
+  /** For URL sources loaded from the network: requests made, how many continued (206) or started over (200), retries, bytes received, and bytes read back from a partial cache file left by a reload. Null otherwise. */
+  download: DownloadStats | null;
   timings: { engineMs: number; readMs: number; parseMs: number; totalMs: number };
   /** WebAssembly memory of the worker after loading. */
   heapBytes: number;

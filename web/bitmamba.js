@@ -31,6 +31,7 @@ class WorkerClient {
       worker.onmessage = (e) => {
         if (e.data && e.data.type === 'ready') {
           started = true;
+          this.watchLife(e.data.lifeLock);
           resolve();
         } else {
           this.receive(e.data);
@@ -47,6 +48,16 @@ class WorkerClient {
         this.fail(err);
       };
     });
+  }
+
+  // Granted only when the worker that holds this lock is gone (terminated by
+  // the browser, crashed): pending and later calls then fail with 'internal'
+  // instead of waiting forever.
+  watchLife(lock) {
+    if (!lock || !globalThis.navigator?.locks) return;
+    navigator.locks.request(lock, () => {
+      if (!this.dead) this.fail(new BitMambaError('internal', 'The BitMamba worker stopped. Load the model again.'));
+    }).catch(() => {});
   }
 
   receive(msg) {
@@ -344,6 +355,7 @@ export const BitMamba = {
         options: {
           threads: options.threads,
           cache: options.cache !== false,
+          retries: options.retries,
           wasmBase: options.wasmBase ? new URL(String(options.wasmBase), baseUrl()).href : undefined,
           variant: options.variant,
           kernels: options.kernels,

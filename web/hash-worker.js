@@ -1,4 +1,4 @@
-// Hashes a download off the loading worker's thread (loader.js): chunks
+// Hashes a download off the loading worker's thread (heap-sink.js): chunks
 // arrive transferred, in order; every reply says how many bytes are done so
 // the sender can hold back when it runs ahead.
 

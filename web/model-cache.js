@@ -11,7 +11,11 @@
 // Layout, in the directory `bitmamba-models`:
 //   <sha256>-<size>.bin     the model bytes, named by their content
 //   url-<sha256(url)>.json  the index entry {url, size, sha256, file, storedAt, etag}
-//   partial-<random>.bin    a download in progress; removed on failure
+//   partial-<sha256(url)>.bin   a download in progress, and .json beside it:
+//                           {url, size, loaded, validator}, for resuming after a
+//                           reload; removed on failure, or when another URL's
+//                           download finds it older than 10 minutes
+//   partial-<random>.bin    the same URL downloading in a second tab
 // An entry is keyed by URL + size + SHA-256: the index file is written only
 // after the download was complete, its size matched the BIT2 header, it was
 // hashed and the engine accepted it. Lookups check the size again.
@@ -171,21 +175,60 @@ export async function readCached(entry, target, onProgress, signal) {
   if (at !== entry.size) throw new Error(`cached file ended at byte ${at} of ${entry.size}`);
 }
 
+// Resuming waits up to 3 s for the lock on a partial file: the worker of a
+// reloaded page still holds it until that worker is gone, a moment after
+// the reload.
+const LOCK_WAIT_MS = 100;
+const LOCK_ATTEMPTS = 30;
+// How often the progress file is brought up to date during a download.
+const RECORD_INTERVAL_MS = 250;
+
+const partialBase = (url) => `partial-${sha256Text(url).slice(0, 40)}`;
+
+async function openSync(dir, name, { create = false, wait = false } = {}) {
+  const handle = await dir.getFileHandle(name, { create });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { handle, sync: await handle.createSyncAccessHandle() };
+    } catch (e) {
+      if (!wait || e.name !== 'NoModificationAllowedError' || attempt === LOCK_ATTEMPTS) throw e;
+      await new Promise((resolve) => setTimeout(resolve, LOCK_WAIT_MS));
+    }
+  }
+}
+
 /**
  * A cache file written chunk by chunk during a download. write() never
  * throws: a quota error (or any storage error) turns the writer off and
  * `skipped` says why, so the download itself goes on.
+ *
+ * The file is named after the URL (partial-<hash of url>.bin) and a progress
+ * file beside it (.json) says how many bytes are written and which server
+ * validator (ETag or Last-Modified) they belong to, so that a load after a
+ * page reload resumes it (CacheWriter.resume) instead of starting over.
  */
 export class CacheWriter {
-  static async open(size) {
+  static async open(size, url) {
     const dir = await modelDir(true);
+    const base = partialBase(url);
     await removeStalePartials(dir);
-    const name = `partial-${crypto.randomUUID()}.bin`;
-    const handle = await dir.getFileHandle(name, { create: true });
-    const sync = await handle.createSyncAccessHandle();
-    const writer = new CacheWriter(dir, name, handle, sync);
+    let opened;
+    let progress = null;
     try {
-      sync.truncate(size);  // reserve the space now: a quota error comes before the download
+      opened = await openSync(dir, `${base}.bin`, { create: true });
+      progress = await openSync(dir, `${base}.json`, { create: true });
+    } catch (e) {
+      if (e.name !== 'NoModificationAllowedError') throw e;
+      // Another tab downloads the same URL: write a file of our own, which no reload resumes.
+      opened?.sync.close();
+      const name = `partial-${crypto.randomUUID()}.bin`;
+      opened = await openSync(dir, name, { create: true });
+    }
+    const writer = new CacheWriter(dir, opened.handle.name, opened.handle, opened.sync, progress, url, size);
+    try {
+      opened.sync.truncate(0);
+      opened.sync.truncate(size);  // reserve the space now: a quota error comes before the download
+      progress?.sync.truncate(0);
     } catch (e) {
       await writer.discard();
       writer.fail(e);
@@ -193,11 +236,51 @@ export class CacheWriter {
     return writer;
   }
 
-  constructor(dir, name, handle, sync) {
+  /**
+   * The partial file a reloaded page left for `url`, or null. The writer's
+   * `resumable` is {size, loaded, validator}: `loaded` bytes are on disk
+   * (readBack gives them) and came with that validator.
+   */
+  static async resume(url) {
+    if (!cacheSupported()) return null;
+    const dir = await modelDir(false);
+    if (!dir) return null;
+    const base = partialBase(url);
+    let data = null;
+    let progress = null;
+    try {
+      progress = await openSync(dir, `${base}.json`, { wait: true });
+      data = await openSync(dir, `${base}.bin`, { wait: true });
+    } catch {
+      progress?.sync.close();
+      return null;  // nothing left, or another tab is downloading it now
+    }
+    const writer = new CacheWriter(dir, data.handle.name, data.handle, data.sync, progress, url, null);
+    const state = writer.readProgress();
+    if (!state || state.url !== url || !state.validator || !(state.loaded > 0) ||
+        state.loaded > state.size || data.sync.getSize() !== state.size) {
+      await writer.discard();
+      return null;
+    }
+    writer.size = state.size;
+    writer.validator = state.validator;
+    writer.resumable = { size: state.size, loaded: state.loaded, validator: state.validator };
+    return writer;
+  }
+
+  constructor(dir, name, handle, sync, progress, url, size) {
     this.dir = dir;
     this.name = name;
     this.handle = handle;
     this.sync = sync;
+    this.progressFile = progress;  // {handle, sync} of the .json, or null when not resumable
+    this.url = url;
+    this.size = size;
+    this.validator = null;         // the server's ETag or Last-Modified for these bytes
+    this.recordedAt = 0;
+    this.trailingNote = null;  // timer of the note after the last chunk
+    this.unrecorded = 0;
+    this.resumable = null;
     this.skipped = null;  // null while writing; {reason, message} once given up
   }
 
@@ -217,10 +300,83 @@ export class CacheWriter {
     }
   }
 
+  /** Copies `view.length` bytes from `at` of the file into `view`; returns how many it read. */
+  readBack(view, at) {
+    return this.sync.read(view, { at });
+  }
+
+  /**
+   * Notes that the first `loaded` bytes are written, at most every 250 ms,
+   * and once more 250 ms after the last call (a stalled download is noted
+   * up to its last byte). The data is flushed first, so the progress file
+   * never claims bytes the disk may not have. Bytes written after the last
+   * note are fetched again after a reload.
+   */
+  recordProgress(loaded, force = false) {
+    if (this.skipped || !this.progressFile || !this.validator) return;
+    const now = performance.now();
+    if (!force && now - this.recordedAt < RECORD_INTERVAL_MS) {
+      this.unrecorded = loaded;
+      this.trailingNote ??= setTimeout(() => {
+        this.trailingNote = null;
+        this.recordProgress(this.unrecorded, true);
+      }, RECORD_INTERVAL_MS);
+      return;
+    }
+    this.recordedAt = now;
+    try {
+      this.sync.flush();
+      const text = new TextEncoder().encode(JSON.stringify({ url: this.url, size: this.size, loaded, validator: this.validator }));
+      const p = this.progressFile.sync;
+      p.truncate(0);
+      p.write(text, { at: 0 });
+      p.flush();
+    } catch {
+      // Only resuming after a reload needs it; the download goes on.
+    }
+  }
+
+  readProgress() {
+    try {
+      const p = this.progressFile.sync;
+      const bytes = new Uint8Array(p.getSize());
+      p.read(bytes, { at: 0 });
+      return JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      return null;
+    }
+  }
+
+  async closeProgressFile() {
+    clearTimeout(this.trailingNote);
+    this.trailingNote = null;
+    if (!this.progressFile) return;
+    try {
+      this.progressFile.sync.close();
+    } catch { /* already closed */ }
+    await this.dir.removeEntry(this.progressFile.handle.name).catch(() => {});
+    this.progressFile = null;
+  }
+
+  /** Closes the files, leaving them for CacheWriter.resume; discards them when they could not be resumed. */
+  async keep(loaded) {
+    if (this.skipped || !this.progressFile || !this.validator || loaded === 0) return this.discard();
+    this.recordProgress(loaded, true);
+    clearTimeout(this.trailingNote);
+    try {
+      this.progressFile.sync.close();
+      this.sync.close();
+    } catch { /* already closed */ }
+    this.progressFile = null;
+    this.sync = null;
+    this.name = null;
+  }
+
   /** Makes the entry visible; false (and nothing left behind) when it could not. */
   async commit(url, size, sha256, extra = {}) {
     if (this.skipped) return false;
     try {
+      await this.closeProgressFile();
       this.sync.flush();
       this.sync.close();
       this.sync = null;
@@ -247,6 +403,7 @@ export class CacheWriter {
   }
 
   async discard() {
+    await this.closeProgressFile();
     try {
       if (this.sync) this.sync.close();
     } catch { /* already closed */ }
@@ -257,8 +414,9 @@ export class CacheWriter {
   }
 }
 
-// A partial file is left only if a tab died mid-download. One that is still
-// being written is locked by its sync handle, so removing it fails quietly.
+// A partial file is left when a page was closed or reloaded mid-download;
+// the next load of its URL resumes it. One that is still being written is
+// locked by its sync handle, so removing it fails quietly.
 async function removeStalePartials(dir) {
   const now = Date.now();
   for await (const [name, handle] of dir.entries()) {

@@ -3,7 +3,8 @@
 // Protocol (one for every operation; bitmamba.js is the other end):
 //   page -> worker  {id, op, args}            a request
 //                   {op: 'abort', target: id} stop request `id`
-//   worker -> page  {type: 'ready'}           once, when the module has started
+//   worker -> page  {type: 'ready', lifeLock}  once, when the module has started;
+//                                             lifeLock: a Web Lock held until it dies
 //                   {id, type: 'event', event, data}   progress, tokens
 //                   {id, type: 'return', value}        success (buffers transferred)
 //                   {id, type: 'throw', error}         {name, code, message, details}
@@ -145,7 +146,7 @@ async function engineStartError(e, variant, wasmBase) {
 // The model's bytes into the engine's heap, from the URL (or the cache), a Blob or an ArrayBuffer.
 function readSource(engineReady, source, options, { signal, onProgress }, skipCache) {
   if (source.url !== undefined) {
-    return loadFromUrl(engineReady, source.url, { cache: options.cache !== false && !skipCache, signal, onProgress });
+    return loadFromUrl(engineReady, source.url, { cache: options.cache !== false && !skipCache, retries: options.retries, signal, onProgress });
   }
   if (source.blob !== undefined) return loadFromBlob(engineReady, source.blob, { signal, onProgress });
   if (source.buffer !== undefined) return loadFromArrayBuffer(engineReady, source.buffer, { signal, onProgress });
@@ -211,6 +212,7 @@ function describeLoad(loaded, { variant, variantReason, threads, requested, timi
     threadsRequested: requested, threadsReason: THREAD_SUPPORT.reason,
     crossOriginIsolated: self.crossOriginIsolated === true,
     source: loaded.source, url: loaded.url, sha256: loaded.sha256, cache: { ...loaded.cache },
+    download: loaded.download ?? null,
     timings,
     heapBytes: heapBytes(),
   };
@@ -565,4 +567,15 @@ self.onmessage = async (event) => {
   }
 };
 
-post({ type: 'ready' });
+// The worker holds a Web Lock for its whole life: the page (bitmamba.js)
+// asks for the same lock and is granted it only when this worker is gone,
+// terminated or crashed, which no event tells it otherwise.
+const lifeLock = `bitmamba-worker-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+if (self.navigator && navigator.locks) {
+  navigator.locks.request(lifeLock, () => {
+    post({ type: 'ready', lifeLock });
+    return new Promise(() => {});
+  }).catch(() => post({ type: 'ready' }));
+} else {
+  post({ type: 'ready' });
+}

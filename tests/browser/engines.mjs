@@ -19,6 +19,8 @@ import { CONTENT_SECURITY_POLICY, createHandler, startServer } from '../../scrip
 import { driverFor } from '../../scripts/drivers/index.mjs';
 import { compareWithTable, readEngineTable } from './engine-table.mjs';
 import { testModels } from './test-models.mjs';
+import { resumeRoutes } from './resume-routes.mjs';
+import crypto from 'node:crypto';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -67,8 +69,9 @@ fs.mkdirSync(out, { recursive: true });
 
 const modelsDir = path.join(args.out, 'models');
 // The demo model, its broken variants, its compact form and what the native CLI makes of them.
-const { cli, demoModel, truncated, code3, compactModel, nativeTokens, stopCase } =
+const { cli, demoModel, demoBytes, truncated, code3, compactModel, changedModel, nativeTokens, stopCase } =
   testModels(args.cli, modelsDir);
+const changedBytes = fs.readFileSync(changedModel);
 
 const PROMPT = [464, 2106, 286, 262, 13570, 1803, 6140];
 const SETTINGS = [
@@ -92,6 +95,7 @@ const FAILURES = [
   ['/test/truncated.bin', 'corrupt_model'],
   ['/test/code3.bin', 'corrupt_model'],
 ];
+const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
 const expectations = JSON.stringify({
   model: '/models/bitmamba-demo.bin',
   prompt: PROMPT,
@@ -100,6 +104,12 @@ const expectations = JSON.stringify({
   compact: { model: '/models/bitmamba-demo.q8.bin', settings: SETTINGS[2], tokens: nativeTokens(PROMPT, SETTINGS[2], compactModel) },
   stop: stopCase(PROMPT, SETTINGS[0], out),
   failures: FAILURES,
+  // What every resumed download must end with: the file's SHA-256 and the CLI's tokens for it.
+  resume: {
+    settings: SETTINGS[0],
+    original: { size: demoBytes.length, sha256: sha256(demoBytes), tokens: nativeTokens(PROMPT, SETTINGS[0]) },
+    changed: { size: changedBytes.length, sha256: sha256(changedBytes), tokens: nativeTokens(PROMPT, SETTINGS[0], changedModel) },
+  },
 });
 
 // The test server: the site with COOP/COEP and a CSP that reports here, the
@@ -112,6 +122,7 @@ const modelRequests = { '/models/bitmamba-demo.bin': 0, '/models/bitmamba-demo.q
 let results = [];
 let lastPost = Date.now();
 const cspReports = [];
+const resume = resumeRoutes({ original: demoBytes, changed: changedBytes, coep });
 
 function readBody(req) {
   return new Promise((resolve) => {
@@ -125,6 +136,7 @@ async function route(req, res) {
   const url = new URL(req.url, 'http://x');
   const send = (status, type, body) => { res.writeHead(status, { 'Content-Type': type, ...coep }); res.end(body); };
   if (url.pathname in modelRequests) modelRequests[url.pathname]++;
+  if (resume(req, res, url)) return;
   switch (url.pathname) {
     case '/test/expect.json': return send(200, 'application/json', expectations);
     case '/test/requests': return send(200, 'application/json', JSON.stringify(modelRequests));
@@ -224,6 +236,60 @@ async function checkDemo(browser) {
   return `${run.tokens.length} tokens equal the CLI's; ${note ? `it says "${note}"` : 'no reduced mode'}; screenshot ${path.relative(ROOT, shot)}`;
 }
 
+// A page reload in the middle of a download (page/reload.html): the first
+// visit starts loading a model whose answer stalls halfway, the second visit
+// loads the same URL. With a cache it must resume from the partial file
+// (read back, then one 206 for the rest); without one it starts over.
+async function checkReload(browser) {
+  const run = `reload-${Date.now().toString(36)}`;
+  const model = `/test/resume/model.bin?run=${run}&drop=0.5&stall=1`;
+  const log = () => resume.log(run);
+  await browser.goto(`${origin}checks/reload.html?model=${encodeURIComponent(model)}`);
+  const end = Date.now() + 60000;
+  while (!(log()[0]?.sent > 0 && (await browser.evaluate('window.loadedBytes')) > 0)) {
+    if (Date.now() > end) throw new PageHung(`the download did not start: ${await browser.evaluate('window.loadError ?? null')}`);
+    await sleep(100);
+  }
+  // The page may still be taking in the stalled answer (its worker waits for
+  // the engine before it reads on); with a cache, wait until the progress
+  // file notes every byte sent, so that the figure below is the loader's.
+  const noted = `(async () => { try {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('bitmamba-models');
+    for await (const [name, handle] of dir.entries()) {
+      if (name.startsWith('partial-') && name.endsWith('.json')) return JSON.parse(await (await handle.getFile()).text()).loaded;
+    }
+  } catch {} return null; })()`;
+  const settle = Date.now() + 30000;
+  if (row.cache === 'none') await sleep(1500);
+  else while ((await browser.evaluate(noted)) !== log()[0].sent && Date.now() < settle) await sleep(200);
+  const before = await browser.evaluate('window.loadedBytes');
+  results = [];
+  lastPost = Date.now();
+  await browser.evaluate('location.reload()').catch(() => {});  // the page goes away under the call
+  while (!results.some((r) => r.name === 'resume_after_reload')) {
+    if (Date.now() - lastPost > HANG_MS) throw new PageHung('the load after the reload posted nothing');
+    await sleep(100);
+  }
+  const r = results.find((x) => x.name === 'resume_after_reload');
+  if (!r.ok) throw new Error(r.error);
+  const want = JSON.parse(expectations).resume.original;
+  if (JSON.stringify(r.tokens) !== JSON.stringify(want.tokens)) throw new Error(`tokens ${r.tokens} differ from the CLI's ${want.tokens}`);
+  const [first, second] = log();
+  const sentTwice = log().reduce((n, e) => n + e.sent, 0) - want.size;
+  const figures = `${r.seconds.toFixed(2)} s after the reload, ${sentTwice} bytes sent twice`;
+  if (row.cache === 'none') {
+    if (second?.status !== 200 || r.download.readBackBytes !== 0) throw new Error(`without a cache: answers ${JSON.stringify(log())}`);
+    return `N/A here: no OPFS sync access handles, so nothing is kept; the load after the reload starts over and gives the CLI's tokens (${figures})`;
+  }
+  if (r.sha256 !== want.sha256) throw new Error(`SHA-256 ${r.sha256}, the file's ${want.sha256}`);
+  const readBack = r.download.readBackBytes;
+  if (!(readBack > 0) || second?.status !== 206 || second.range !== `bytes=${readBack}-` || log().length !== 2) {
+    throw new Error(`read back ${readBack} bytes; answers ${JSON.stringify(log())}`);
+  }
+  return `${first.sent} bytes arrived (${before} shown) before the reload; ${readBack} read back from the partial file, ` +
+    `the rest by one 206; same SHA-256 and tokens; ${figures}`;
+}
+
 // Runs a page check again if it hung, at most MAX_RETRIES times, logged; a
 // check that failed is never retried.
 async function retryIfHung(what, run) {
@@ -256,6 +322,11 @@ try {
   }
   await sleep(300);  // reports are sent after the violation
   report('no_csp_report', cspReports.length === 0, cspReports.join(' | ') || 'no CSP violation reported by the page or its workers');
+  try {
+    report('resume_after_reload', true, await retryIfHung('reload mid-download', () => checkReload(browser)));
+  } catch (e) {
+    report('resume_after_reload', false, e.message);
+  }
   try {
     report('demo_page', true, await retryIfHung('demo page', () => checkDemo(browser)));
   } catch (e) {

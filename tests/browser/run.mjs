@@ -147,11 +147,11 @@ const plainServer = await startServer({ port: 0, handler: testRoutes(false) });
 
 const launchArgs = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
 const userDirs = [];
-async function openBrowser() {
+async function openBrowser(extraArgs = []) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bitmamba-browser-'));
   userDirs.push(dir);
   const context = await chromium.launchPersistentContext(dir, {
-    executablePath: args.chromium, headless: true, args: launchArgs, viewport: { width: 1200, height: 1000 },
+    executablePath: args.chromium, headless: true, args: [...launchArgs, ...extraArgs], viewport: { width: 1200, height: 1000 },
   });
   const problems = [];  // CSP violations, page errors
   const watch = (page) => {
@@ -661,6 +661,70 @@ test('service_worker_isolation_shim', async () => {
     const run = await generateViaUi(page, { prompt: PROMPT, seed: 3, maxTokens: 12 });
     assert(run.tokens.length > 0, 'no tokens');
     return `isolated via the service worker; ${r.info.threads} threads`;
+  } finally {
+    await context.close();
+  }
+});
+
+// 20 cycles of load, generate and dispose in one page: every worker ends,
+// and the page's memory (performance.measureUserAgentSpecificMemory, which
+// counts its workers too) does not grow from the 2nd cycle to the 20th.
+const SOAK_CYCLES = 20;
+const SOAK_GROWTH_LIMIT = 16 << 20;  // one leaked model worker would add its ~40 MiB heap
+
+test('soak_load_generate_dispose', async () => {
+  // Eager: the measurement otherwise waits for the next garbage collection (up to 20 s).
+  const { context, page } = await openBrowser(['--enable-blink-features=ForceEagerMeasureMemory']);
+  try {
+    const workers = { started: 0, ended: 0, model: 0 };
+    page.on('worker', (w) => {
+      workers.started++;
+      if (new URL(w.url()).pathname === '/worker.js') workers.model++;
+      w.on('close', () => workers.ended++);
+    });
+    await openDemo(page, isolatedServer);
+    const prompt = [464, 2106, 286, 262];
+    const want = nativeTokens(prompt, { seed: 1, maxTokens: 16 });
+    const allEnded = async (when) => {
+      const end = Date.now() + 10000;
+      while (workers.ended < workers.started && Date.now() < end) await page.waitForTimeout(50);
+      assert(workers.ended === workers.started, `${when}: ${workers.started - workers.ended} of ${workers.started} workers still alive after dispose()`);
+    };
+    const measure = () => page.evaluate(async () => (typeof performance.measureUserAgentSpecificMemory === 'function'
+      ? (await performance.measureUserAgentSpecificMemory()).bytes : null));
+    const memory = {};
+    const started = Date.now();
+    for (let cycle = 1; cycle <= SOAK_CYCLES; cycle++) {
+      const tokens = await page.evaluate(async (p) => {
+        const model = await window.bitmambaDemo.BitMamba.load('models/bitmamba-demo.bin', { cache: true });
+        const out = [];
+        for await (const piece of model.generate({ tokens: p }, { seed: 1, maxTokens: 16 })) if (piece.token !== null) out.push(piece.token);
+        await model.dispose();
+        return out;
+      }, prompt);
+      sameTokens(tokens, want, `cycle ${cycle}`);
+      await allEnded(`cycle ${cycle}`);
+      if (cycle === 2 || cycle === SOAK_CYCLES) memory[cycle] = await measure();
+    }
+    const seconds = (Date.now() - started) / 1000;
+    // The same measure with one model alive: it must see a worker's heap, or the check above proves nothing.
+    const alive = await page.evaluate(async () => {
+      const model = await window.bitmambaDemo.BitMamba.load('models/bitmamba-demo.bin', { cache: true });
+      const { bytes } = await performance.measureUserAgentSpecificMemory();
+      await model.dispose();
+      return bytes;
+    });
+    assert(alive - memory[SOAK_CYCLES] > SOAK_GROWTH_LIMIT, `with a model loaded the measure is only ${alive} bytes: it does not see the worker's heap`);
+    assert(workers.model === SOAK_CYCLES + 1, `${workers.model} model workers for ${SOAK_CYCLES} loads`);
+    assert(memory[2] !== null, 'no performance.measureUserAgentSpecificMemory in this isolated page');
+    await allEnded('the last load');
+    const growth = memory[SOAK_CYCLES] - memory[2];
+    const mib = (b) => (b / (1 << 20)).toFixed(1);
+    assert(growth < SOAK_GROWTH_LIMIT, `memory grew by ${mib(growth)} MiB from cycle 2 to ${SOAK_CYCLES}`);
+    return `${SOAK_CYCLES} cycles in ${seconds.toFixed(1)} s, tokens equal the CLI's each time; ${SOAK_CYCLES} model workers ` +
+      `(${workers.started} workers in all, with hash and engine threads) started and ended, none left; ` +
+      `memory after cycle 2 ${mib(memory[2])} MiB, after ${SOAK_CYCLES} ${mib(memory[SOAK_CYCLES])} MiB (${growth >= 0 ? '+' : ''}${mib(growth)} MiB); ` +
+      `${mib(alive)} MiB with a model loaded`;
   } finally {
     await context.close();
   }

@@ -9,7 +9,8 @@ import { spawnSync } from 'node:child_process';
 /**
  * Makes (if missing) in modelsDir the offline demo model (as scripts/serve.mjs
  * makes it), its compact q8 form, and two broken variants in memory; returns
- * them with `cli` (runs the native CLI, throws on failure) and `nativeTokens`.
+ * them with `cli` (runs the native CLI, throws on failure) and `nativeTokens`;
+ * also a second model of the same size (`changedModel`, seed 2).
  */
 export function testModels(cliPath, modelsDir) {
   function cli(cliArgs) {
@@ -31,6 +32,10 @@ export function testModels(cliPath, modelsDir) {
   // writes it; a page must load it like any other file.
   const compactModel = path.join(modelsDir, 'bitmamba-demo.q8.bin');
   if (!fs.existsSync(compactModel)) cli(['convert', demoModel, compactModel, '--embed', 'q8']);
+
+  // Another model of the same size (seed 2): the file a server swaps in mid-download.
+  const changedModel = path.join(modelsDir, 'bitmamba-demo-seed2.bin');
+  if (!fs.existsSync(changedModel)) cli(['make-model', '--preset', 'tiny', '--seed', '2', '--out', changedModel]);
 
   /** Tokens the native CLI generates with the given settings (from the demo model unless told). */
   function nativeTokens(tokens, s, model = demoModel) {
@@ -64,5 +69,5 @@ export function testModels(cliPath, modelsDir) {
     throw new Error('no two neighbouring tokens to split a stop string across');
   }
 
-  return { cli, demoModel, demoBytes, truncated, code3, compactModel, nativeTokens, stopCase };
+  return { cli, demoModel, demoBytes, truncated, code3, compactModel, changedModel, nativeTokens, stopCase };
 }

@@ -233,6 +233,155 @@ await check('stop_and_abort', async () => {
   return { note: `${after} token(s) after stop() (clock step ${(slack / 2).toFixed(3)} ms, worker clock ahead ${lead.toFixed(3)} ms); abort is a typed 'aborted'; the model still gives the CLI's tokens` };
 });
 
+// A worker that dies (here terminated under the model, as the browser may
+// do) fails the pending and later calls with 'internal'; a new load works.
+await check('worker_dies', async () => {
+  if (!navigator.locks) return { note: 'N/A: no Web Locks here, so a dead worker goes unnoticed and its calls wait' };
+  const doomed = await BitMamba.load(expect.model, { cache: true });
+  const run = doomed.generate({ tokens: expect.prompt }, { seed: 1, maxTokens: 4000 });
+  let n = 0;
+  let pending = null;
+  let error = null;
+  try {
+    for await (const piece of run) {
+      if (piece.token === null || ++n < 5 || pending) continue;
+      doomed.client.worker.terminate();
+      pending = doomed.tokenize('sent to a dead worker').then(() => null, (e) => e);
+    }
+  } catch (e) {
+    error = e;
+  }
+  assert(error instanceof BitMambaError && error.code === 'internal', `the generation ended with ${error ? error.code + ': ' + error.message : 'no error'}`);
+  const later = await pending;
+  assert(later instanceof BitMambaError && later.code === 'internal', `a call after the death gave ${later && later.code}`);
+  await doomed.dispose();
+  const fresh = await BitMamba.load(expect.model, { cache: true });
+  try {
+    const got = await collect(fresh.generate({ tokens: expect.prompt }, expect.cases[0].settings));
+    assert(firstDifference(got, expect.cases[0].tokens) < 0, 'tokens after a new load differ from the CLI\'s');
+  } finally {
+    await fresh.dispose();
+  }
+  return { note: `killed after ${n} tokens: the generation and a later call fail with 'internal'; a new load gives the CLI's tokens` };
+});
+
+// Downloads that break off (tests/browser/resume-routes.mjs): each must end
+// with the file's SHA-256 (where the engine caches, which is when it hashes)
+// and the CLI's tokens, and the server's log shows how it got there.
+const resumeLog = async (run) => (await fetch(`/test/resume-log?run=${run}`)).json();
+
+async function loadBroken(name, query, options = {}) {
+  const run = `${name}-${Date.now().toString(36)}`;
+  const started = performance.now();
+  const loaded = await BitMamba.load(`/test/resume/model.bin?run=${run}&${query}`, { cache: true, ...options });
+  return { loaded, seconds: (performance.now() - started) / 1000, log: await resumeLog(run) };
+}
+
+async function sameModel(loaded, want) {
+  const { sha256, cache } = loaded.info;
+  if (cache.status === 'stored') assert(sha256 === want.sha256, `SHA-256 ${sha256}, the file's ${want.sha256}`);
+  else assert(sha256 === null, `SHA-256 ${sha256} without a cache`);
+  const got = await collect(loaded.generate({ tokens: expect.prompt }, expect.resume.settings));
+  const at = firstDifference(got, want.tokens);
+  assert(at < 0, `token ${at} is ${got[at]}, the CLI's ${want.tokens[at]}`);
+  return sha256 ? 'same SHA-256 and tokens' : 'same tokens (no cache here, so no SHA-256)';
+}
+
+function figures({ seconds, log, loaded }, want) {
+  const sent = log.reduce((n, e) => n + e.sent, 0);
+  return `${seconds.toFixed(2)} s, answers ${log.map((e) => e.status).join('+')}, ` +
+    `${sent - want.size} bytes sent twice, ${loaded.info.download.retries} retry`;
+}
+
+for (const fraction of [0.01, 0.5, 0.99]) {
+  await check(`resume_drop_${fraction * 100}pct`, async () => {
+    const r = await loadBroken(`drop${fraction}`, `drop=${fraction}`);
+    try {
+      const want = expect.resume.original;
+      const [first, second] = r.log;
+      assert(r.log.length === 2 && first.status === 200 && second.status === 206, `answers ${JSON.stringify(r.log)}`);
+      assert(second.ifRange?.startsWith('"v1-'), `If-Range ${second.ifRange}, not the first answer's ETag`);
+      const from = Number(/^bytes=(\d+)-$/.exec(second.range)?.[1]);
+      assert(from > 0 && from <= first.sent, `resumed with Range ${second.range} after ${first.sent} bytes were sent`);
+      assert(r.loaded.info.download.resumes === 1 && r.loaded.info.download.restarts === 0, JSON.stringify(r.loaded.info.download));
+      return { note: `dropped at byte ${first.sent}, resumed from ${from}: ${await sameModel(r.loaded, want)}; ${figures(r, want)}` };
+    } finally {
+      await r.loaded.dispose();
+    }
+  });
+}
+
+await check('resume_last_modified', async () => {
+  const r = await loadBroken('lastmod', 'drop=0.5&validator=last-modified');
+  try {
+    const want = expect.resume.original;
+    assert(r.log.length === 2 && r.log[1].status === 206 && / GMT$/.test(r.log[1].ifRange), `answers ${JSON.stringify(r.log)}`);
+    return { note: `If-Range carries Last-Modified when there is no ETag: ${await sameModel(r.loaded, want)}; ${figures(r, want)}` };
+  } finally {
+    await r.loaded.dispose();
+  }
+});
+
+await check('resume_server_without_ranges', async () => {
+  const r = await loadBroken('noranges', 'drop=0.5&ranges=0');
+  try {
+    const want = expect.resume.original;
+    assert(r.log.length === 2 && r.log[0].status === 200 && r.log[1].status === 200 && r.log[1].range, `answers ${JSON.stringify(r.log)}`);
+    assert(r.loaded.info.download.restarts === 1, JSON.stringify(r.loaded.info.download));
+    return { note: `the 200 to the range request restarts from byte 0: ${await sameModel(r.loaded, want)}; ${figures(r, want)}` };
+  } finally {
+    await r.loaded.dispose();
+  }
+});
+
+await check('resume_changed_file', async () => {
+  const r = await loadBroken('changed', 'drop=0.5&change=1');
+  try {
+    const want = expect.resume.changed;
+    assert(r.log.length === 2 && r.log[1].status === 200 && r.log[1].ifRange?.startsWith('"v1-'), `answers ${JSON.stringify(r.log)}`);
+    assert(r.loaded.info.download.restarts === 1, JSON.stringify(r.loaded.info.download));
+    return { note: `If-Range no longer matches, the new file comes whole: ${await sameModel(r.loaded, want)} as the new file; ${figures(r, want)}` };
+  } finally {
+    await r.loaded.dispose();
+  }
+});
+
+await check('resume_without_validator', async () => {
+  const r = await loadBroken('novalidator', 'drop=0.5&validator=none');
+  try {
+    const want = expect.resume.original;
+    assert(r.log.length === 2 && r.log[1].status === 200 && r.log[1].range === null, `answers ${JSON.stringify(r.log)}`);
+    return { note: `no ETag nor Last-Modified: nothing to validate a range with, so the retry asks for the whole file: ${await sameModel(r.loaded, want)}; ${figures(r, want)}` };
+  } finally {
+    await r.loaded.dispose();
+  }
+});
+
+await check('resume_gives_up', async () => {
+  const started = performance.now();
+  let error = null;
+  const run = `givesup-${Date.now().toString(36)}`;
+  try {
+    await BitMamba.load(`/test/resume/model.bin?run=${run}&drop=0.5&always=1`, { cache: true, retries: 2 });
+  } catch (e) {
+    error = e;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const log = await resumeLog(run);
+  assert(error instanceof BitMambaError && error.code === 'network', `gave ${error ? error.code + ' ' + error.message : 'a model'}`);
+  // Two answers in a row that bring nothing new, then the error (an answer that brings bytes resets the count).
+  assert(log.length >= 3 && log.slice(-2).every((e) => e.status === 206 && e.sent === 0), `answers ${JSON.stringify(log)}`);
+  assert(seconds >= 0.75, `gave up after ${seconds} s, before the backoff (0.25 s + 0.5 s)`);
+  let bad = null;
+  try {
+    await BitMamba.load(`/test/resume/model.bin?run=${run}-bad`, { retries: -1 });
+  } catch (e) {
+    bad = e.code;
+  }
+  assert(bad === 'invalid_argument', `retries -1 gave ${bad}`);
+  return { note: `retries: 2 → ${log.length} requests, then 'network' after ${seconds.toFixed(2)} s: "${error.message}"` };
+});
+
 await check('no_csp_violation', async () => {
   assert(violations.length === 0, violations.join('; '));
   return { note: 'no violation event in the page (the server checks the reports of the workers)' };

@@ -1,0 +1,240 @@
+// Where a model's bytes go as they arrive: one buffer in the wasm heap sized
+// by the BIT2 header, and (when caching) a SHA-256 and the cache file,
+// filled at the same time. Used by every loader (loader.js, download.js).
+//
+// Each chunk is copied once, to its final place. The buffer's size comes
+// from the BIT2 header and the embedding's type tag in the first 24 bytes
+// (bit2.js), so a missing Content-Length costs nothing: the progress total
+// is known from the 24th byte on, and a body longer or shorter than the
+// header says is refused.
+
+import { BitMambaError } from './errors.js';
+import { parseBit2Prefix, BIT2_PREFIX_BYTES } from './bit2.js';
+import { Sha256 } from './sha256.js';
+
+const PROGRESS_INTERVAL_MS = 50;
+// Bytes handed to the hash worker but not hashed yet, at most: a network
+// faster than hashing must not queue up a second copy of the model.
+const HASH_BACKLOG_BYTES = 32 << 20;
+const MiB = 1 << 20;
+
+export function formatMiB(bytes) {
+  return `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+export function throttled(onProgress, phase) {
+  let last = 0;
+  return (loaded, total, force = false) => {
+    const now = performance.now();
+    if (!force && now - last < PROGRESS_INTERVAL_MS) return;
+    last = now;
+    onProgress({ loaded, total, phase });
+  };
+}
+
+/**
+ * SHA-256 of a stream of chunks, computed in a nested worker so that hashing
+ * (~100-200 MiB/s in JS) overlaps the download instead of following it.
+ * Falls back to hashing inline where workers cannot start workers.
+ */
+export class ParallelSha256 {
+  constructor() {
+    this.sent = 0;
+    this.done = 0;
+    this.waiters = [];
+    this.failed = null;
+    this.inline = null;
+    try {
+      this.worker = new Worker(new URL('./hash-worker.js', import.meta.url), { type: 'module', name: 'bitmamba-hash' });
+    } catch {
+      this.worker = null;
+      this.inline = new Sha256();
+      return;
+    }
+    this.worker.onmessage = (e) => {
+      this.done = e.data.done;
+      if (e.data.hex) this.result = e.data.hex;
+      this.wake();
+    };
+    this.worker.onerror = (e) => {
+      e.preventDefault();
+      this.failed = new Error(`hash worker: ${e.message || 'failed to start'}`);
+      this.wake();
+    };
+  }
+
+  wake() {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  async until(condition) {
+    while (!condition() && !this.failed) await new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Takes ownership of `chunk` (its buffer may be transferred). */
+  async update(chunk) {
+    if (this.inline) {
+      this.inline.update(chunk);
+      return;
+    }
+    if (this.failed) return;
+    const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength &&
+      !(typeof SharedArrayBuffer !== 'undefined' && chunk.buffer instanceof SharedArrayBuffer);
+    const buffer = whole ? chunk.buffer : chunk.slice().buffer;
+    this.sent += chunk.byteLength;
+    this.worker.postMessage(buffer, [buffer]);
+    if (this.sent - this.done > HASH_BACKLOG_BYTES) await this.until(() => this.sent - this.done <= HASH_BACKLOG_BYTES);
+  }
+
+  /** Hex digest, or null if hashing failed (the download itself is fine then). */
+  async hex() {
+    if (this.inline) return this.inline.hex();
+    if (this.failed) return null;
+    this.worker.postMessage('digest');
+    await this.until(() => this.result);
+    this.close();
+    return this.failed ? null : this.result;
+  }
+
+  close() {
+    if (this.worker) this.worker.terminate();
+    this.worker = null;
+  }
+}
+
+/**
+ * Receives a model's bytes in order and puts them in a heap buffer sized by
+ * the header. Optionally hashes them and mirrors them into a cache file.
+ */
+export class HeapSink {
+  constructor(engineReady, { knownSize, hash, openWriter, progress }) {
+    this.engineReady = engineReady;  // the engine may still be starting while the first bytes arrive
+    this.engine = null;
+    this.knownSize = knownSize;   // from Content-Length or Blob.size; null if unknown
+    this.hash = hash ? new ParallelSha256() : null;
+    this.openWriter = openWriter; // async (size) => CacheWriter | null
+    this.progress = progress;
+    this.head = new Uint8Array(BIT2_PREFIX_BYTES);
+    this.headLength = 0;
+    this.buf = null;
+    this.size = 0;
+    this.loaded = 0;
+    this.writer = null;
+    this.header = null;
+  }
+
+  /** `fromCacheFile`: the bytes were read back from the cache file, which already holds them. */
+  async push(chunk, fromCacheFile = false) {
+    if (!this.buf) {
+      const take = Math.min(BIT2_PREFIX_BYTES - this.headLength, chunk.length);
+      this.head.set(chunk.subarray(0, take), this.headLength);
+      this.headLength += take;
+      if (this.headLength < BIT2_PREFIX_BYTES) return;
+      await this.allocate();
+      await this.write(this.head.slice(), fromCacheFile);
+      chunk = chunk.subarray(take);
+      if (chunk.length === 0) return;
+    }
+    await this.write(chunk, fromCacheFile);
+  }
+
+  async allocate() {
+    this.header = parseBit2Prefix(this.head);
+    const size = this.header.fileBytes;
+    this.engine = await this.engineReady;
+    if (this.knownSize != null && this.knownSize !== size) {
+      throw new BitMambaError('corrupt_model',
+        this.knownSize < size
+          ? `The model file is truncated: ${this.knownSize} bytes, but its header describes ${size}.`
+          : `The model file has ${this.knownSize - size} bytes of trailing data after the ${size} its header describes.`,
+        { size: this.knownSize, expected: size });
+    }
+    try {
+      this.buf = this.engine.allocBuffer(size);
+    } catch (e) {
+      throw new BitMambaError('quota',
+        `Not enough memory for this model (${formatMiB(size)}): the browser refused to grow WebAssembly memory. ` +
+        'Close other tabs or pick a smaller model.', { size, cause: String(e && e.message || e) });
+    }
+    this.size = size;
+    if (this.openWriter) this.writer = await this.openWriter(size);
+    if (this.hash && !this.writer) {  // not caching after all: the hash has no use
+      this.hash.close();
+      this.hash = null;
+    }
+  }
+
+  async write(chunk, fromCacheFile) {
+    if (this.loaded + chunk.length > this.size) {
+      throw new BitMambaError('corrupt_model',
+        `The model file is longer than the ${this.size} bytes its header describes.`, { expected: this.size });
+    }
+    const at = this.loaded;
+    this.loaded += chunk.length;
+    // A fresh view each time: any call into wasm may have grown (replaced) the heap.
+    this.engine.heapView(this.buf).set(chunk, at);
+    if (this.writer && !fromCacheFile) {
+      this.writer.write(chunk, at);
+      this.writer.recordProgress(this.loaded);
+    }
+    this.progress(this.loaded, this.size);
+    if (this.hash) await this.hash.update(chunk);  // last: it may take the chunk's buffer
+  }
+
+  async finish() {
+    if (!this.buf) {
+      parseBit2Prefix(this.head.subarray(0, this.headLength));  // throws not_a_model
+    }
+    if (this.loaded !== this.size) {
+      throw new BitMambaError('corrupt_model',
+        `The model file is truncated: ${this.loaded} bytes, but its header describes ${this.size}.`,
+        { size: this.loaded, expected: this.size });
+    }
+    this.progress(this.loaded, this.size, true);
+    return this.hash ? this.hash.hex() : null;
+  }
+
+  /** Frees the heap and the hash but keeps the cache file, with its progress noted, for a later load to resume. */
+  async keepPartial() {
+    if (this.hash) this.hash.close();
+    if (this.writer) await this.writer.keep(this.loaded);
+    if (this.buf) this.engine.freeBuffer(this.buf);
+    this.buf = null;
+  }
+
+  async abandon() {
+    if (this.hash) this.hash.close();
+    if (this.writer) await this.writer.discard();
+    if (this.buf) this.engine.freeBuffer(this.buf);
+    this.buf = null;
+  }
+}
+
+/** A body that broke off (or a request that failed) after the download had started. */
+export class ConnectionDropped extends Error {
+  constructor(cause) {
+    super(cause && cause.message ? cause.message : String(cause));
+    this.name = 'ConnectionDropped';
+  }
+}
+
+/**
+ * Feeds a stream's chunks to the sink until it ends. A failed read is
+ * ConnectionDropped (the caller may resume); the sink's own errors pass.
+ * `onChunk(n)` counts what arrived.
+ */
+export async function drain(reader, sink, signal, onChunk = () => {}) {
+  for (;;) {
+    if (signal.aborted) throw new BitMambaError('aborted', 'Loading was cancelled.');
+    let step;
+    try {
+      step = await reader.read();
+    } catch (e) {
+      if (signal.aborted || (e && e.name === 'AbortError')) throw new BitMambaError('aborted', 'Loading was cancelled.');
+      throw new ConnectionDropped(e);
+    }
+    if (step.done) return;
+    onChunk(step.value.length);
+    await sink.push(step.value);
+  }
+}
