@@ -42,7 +42,7 @@ class WorkerClient {
           ? new BitMambaError('internal', `The BitMamba worker stopped${e.message ? ': ' + e.message : ''}. Load the model again.`)
           : new BitMambaError('unsupported_browser',
             `The BitMamba worker (${url}) failed to start${e.message ? ': ' + e.message : ''}. ` +
-            'The package\'s files must be served beside it (a bundler does not copy them: see workerUrl in the README), ' +
+            'It and the files beside it must be served there (a bundler does not copy them: pass workerUrl), ' +
             'and the browser needs module workers (Chrome 80+, Firefox 114+, Safari 15+).');
         reject(err);
         this.fail(err);

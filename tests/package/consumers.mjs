@@ -9,7 +9,8 @@
 //        --tarball build/package/bitmamba-web-X.Y.Z.tgz [--cli build/release/cli/bitmamba] [--out DIR]
 //
 //   importmap  node_modules served as they are, the page maps 'bitmamba-web' with an import map
-//   esbuild    the app bundled by esbuild; the package's files copied beside the bundle (no option)
+//   esbuild    the app bundled by esbuild: first a typed error naming the missing worker, then
+//              with the package's files copied beside the bundle (no option)
 //   vite       `vite build`; the package's files in public/, found through the workerUrl option
 //   cdn        the package from a second origin at /npm/bitmamba-web@X.Y.Z/ (CORS + CORP), as a CDN
 //              serves it: a blob worker of the page's origin imports the worker module
@@ -116,9 +117,18 @@ const CONSUMERS = {
       absWorkingDir: app.dir, entryPoints: ['src/main.js'], bundle: true, format: 'esm',
       outfile: 'out/main.js', logLevel: 'warning',
     });
-    // The worker and the engine are served as shipped, beside the bundle.
-    fs.cpSync(app.pkgDir, path.join(app.dir, 'out'), { recursive: true });
-    return { root: path.join(app.dir, 'out'), apiBundled: true };
+    return {
+      root: path.join(app.dir, 'out'), apiBundled: true,
+      // First served as esbuild left it (no worker beside the bundle): a typed
+      // error naming the missing worker. Then the package's files are copied
+      // beside the bundle, as the package README says.
+      async missingWorker(visit) {
+        const got = await visit();
+        const ok = got.error?.startsWith('unsupported_browser:') && got.error.includes('/worker.js');
+        fs.cpSync(app.pkgDir, path.join(app.dir, 'out'), { recursive: true });
+        return ok ? null : `without the package's files the page said ${JSON.stringify(got)}, not unsupported_browser naming worker.js`;
+      },
+    };
   },
 
   async vite(app) {
@@ -164,9 +174,15 @@ async function run() {
   try {
     t = Date.now();
     browser = await launch({ executable: args.chromium });
-    await browser.goto(site.url);
-    const got = await browser.evaluate('window.result');
+    const visit = async () => {
+      await browser.goto(site.url);
+      return browser.evaluate('window.result');
+    };
     const problems = [];
+    const missing = await built.missingWorker?.(visit);
+    if (missing) problems.push(missing);
+    site.requests.length = 0;
+    const got = await visit();
     if (got.error) problems.push(`the page failed: ${got.error}`);
     else {
       if (JSON.stringify(got.tokens) !== JSON.stringify(want)) problems.push(`tokens ${got.tokens} differ from the CLI's ${want}`);
