@@ -6,7 +6,8 @@
 # WebKitGTK's MiniBrowser with its WebDriver and a virtual X server for it),
 # nlohmann/json for the CLI's `score`, NumPy for the reference, msgpack for
 # the checkpoint converter, Unicode data for the tokenizer tables, and the
-# npm packages (playwright-core and ws drive the browsers).
+# npm packages (playwright-core and ws drive the browsers; esbuild and vite
+# bundle the package tests' apps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +38,8 @@ if ((${#missing[@]})); then
 fi
 
 if [ ! -d node_modules/gpt-3-encoder ] || [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/fast-check ] ||
-  [ ! -d node_modules/ws ] || [ package-lock.json -nt node_modules ]; then
+  [ ! -d node_modules/ws ] || [ ! -d node_modules/esbuild ] || [ ! -d node_modules/vite ] ||
+  [ package-lock.json -nt node_modules ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi

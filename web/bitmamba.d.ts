@@ -43,7 +43,7 @@ export interface LoadOptions {
    * tries. Default 5; 0 to 100.
    */
   retries?: number;
-  /** Folder (URL) holding bitmamba-{simd128,relaxed}.{js,wasm,worker.js}. Default: ./dist/ next to bitmamba.js. */
+  /** Folder (URL) holding bitmamba-{simd128,relaxed}.{js,wasm,worker.js}. Default: ./dist/ beside worker.js. */
   wasmBase?: string | URL;
   /** Force a build; default 'auto' (relaxed SIMD when the browser has it). */
   variant?: 'auto' | 'simd128' | 'relaxed';
@@ -52,7 +52,11 @@ export interface LoadOptions {
    * 'relaxed-dot-add'; or 'scalar'. Default: the fastest of the build's tables, timed at load.
    */
   kernels?: string;
-  /** Where worker.js is, if not next to bitmamba.js. */
+  /**
+   * Where worker.js is (served with the modules beside it), if not beside bitmamba.js: needed when a
+   * bundler took bitmamba.js into a bundle elsewhere. On another origin it is started through a
+   * same-origin blob: worker.
+   */
   workerUrl?: string | URL;
 }
 

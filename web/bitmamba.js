@@ -21,7 +21,7 @@ export { BitMambaError };
 
 // One worker, its pending requests, and the message protocol (see worker.js).
 class WorkerClient {
-  constructor(worker) {
+  constructor(worker, url) {
     this.worker = worker;
     this.nextId = 1;
     this.pending = new Map();  // id -> {resolve, reject, onEvent}
@@ -42,8 +42,9 @@ class WorkerClient {
         const err = started
           ? new BitMambaError('internal', `The BitMamba worker stopped${e.message ? ': ' + e.message : ''}. Load the model again.`)
           : new BitMambaError('unsupported_browser',
-            `The BitMamba worker failed to start${e.message ? ': ' + e.message : ''}. ` +
-            'This needs a browser with module workers (Chrome 80+, Firefox 114+, Safari 15+).');
+            `The BitMamba worker (${url}) failed to start${e.message ? ': ' + e.message : ''}. ` +
+            'It and the files beside it must be served there (a bundler does not copy them: pass workerUrl), ' +
+            'and the browser needs module workers (Chrome 80+, Firefox 114+, Safari 15+).');
         reject(err);
         this.fail(err);
       };
@@ -318,6 +319,27 @@ function supportProblem() {
 
 const baseUrl = () => globalThis.document?.baseURI ?? self.location.href;
 
+// A variable, not a string literal: bundlers rewrite new URL() of a literal
+// and import.meta.url into a copy of that one file, without the modules it
+// imports. The worker and the engine are served as the package ships them
+// (next to this file, or where options.workerUrl says).
+const WORKER_FILE = './worker.js';
+
+// A page may not start a worker from another origin's URL (a CDN), but a
+// worker of its own origin may import that module: a same-origin blob does.
+// Returns the worker and a function to call once it has started.
+function startWorker(url) {
+  const options = { type: 'module', name: 'bitmamba' };
+  if (new URL(url).origin === self.location.origin) return { worker: new Worker(url, options), started: () => {} };
+  const blobUrl = URL.createObjectURL(new Blob([`import ${JSON.stringify(url)};\n`], { type: 'text/javascript' }));
+  try {
+    return { worker: new Worker(blobUrl, options), started: () => URL.revokeObjectURL(blobUrl) };
+  } catch (e) {
+    URL.revokeObjectURL(blobUrl);
+    throw e;
+  }
+}
+
 function normalizeSource(source) {
   if (typeof source === 'string' || source instanceof URL) {
     return { source: { url: new URL(String(source), baseUrl()).href }, transfer: [] };
@@ -340,16 +362,16 @@ export const BitMamba = {
     const problem = supportProblem();
     if (problem) throw new BitMambaError('unsupported_browser', problem);
     const { source: src, transfer } = normalizeSource(source);
-    const workerUrl = options.workerUrl ?? new URL('./worker.js', import.meta.url);
-    let worker;
+    const workerUrl = new URL(String(options.workerUrl ?? new URL(WORKER_FILE, import.meta.url)), baseUrl()).href;
+    let worker, started;
     try {
-      worker = new Worker(workerUrl, { type: 'module', name: 'bitmamba' });
+      ({ worker, started } = startWorker(workerUrl));
     } catch (e) {
       throw new BitMambaError('unsupported_browser', `Cannot start a module worker: ${e.message}`);
     }
-    const client = new WorkerClient(worker);
+    const client = new WorkerClient(worker, workerUrl);
     try {
-      await client.ready;
+      await client.ready.finally(started);
       const info = await client.call('load', {
         source: src,
         options: {

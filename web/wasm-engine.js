@@ -131,6 +131,24 @@ async function nodeModuleOptions(jsUrl) {
   };
 }
 
+// The build on another origin (a CDN): its pthread glue starts each thread
+// as a classic worker from bitmamba-<variant>.worker.js, which a page may not
+// do across origins. A same-origin blob that importScripts() that file may;
+// the thread then imports the module from its absolute URL, as a blob's
+// relative URLs resolve to nothing.
+function crossOriginOptions(jsUrl) {
+  let threadScript = null;
+  return {
+    mainScriptUrlOrBlob: jsUrl,
+    locateFile(name) {
+      const url = new URL(name, jsUrl).href;
+      if (!name.endsWith('.worker.js')) return url;
+      threadScript ??= URL.createObjectURL(new Blob([`importScripts(${JSON.stringify(url)});\n`], { type: 'text/javascript' }));
+      return threadScript;
+    },
+  };
+}
+
 /**
  * Starts the wasm module.
  * @param {{ variant?: 'simd128' | 'relaxed', wasmBase?: string | URL, threads?: number }} options
@@ -154,6 +172,7 @@ export async function loadWasmEngine(options = {}) {
   const jsUrl = new URL(`bitmamba-${variant}.js`, base.endsWith('/') ? base : base + '/').href;
   const moduleOptions = { pthreadPoolSize: threads - 1 };
   if (isNode && jsUrl.startsWith('file:')) Object.assign(moduleOptions, await nodeModuleOptions(jsUrl));
+  else if (!isNode && new URL(jsUrl).origin !== self.location.origin) Object.assign(moduleOptions, crossOriginOptions(jsUrl));
 
   let M;
   try {
