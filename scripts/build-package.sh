@@ -26,7 +26,7 @@ mkdir -p "$stage/dist"
 cp package/package.json package/README.md "$stage/"
 # The runtime modules: the API, the worker and everything they import (the
 # package-contents test checks that no import is left out).
-cp web/{bitmamba.js,bitmamba.d.ts,bit2.js,errors.js,hash-worker.js,loader.js,model-cache.js,sha256.js,wasm-engine.js,worker.js} "$stage/"
+cp web/{bitmamba.js,bitmamba.d.ts,bit2.js,download.js,errors.js,hash-worker.js,heap-sink.js,loader.js,model-cache.js,sha256.js,wasm-engine.js,worker.js} "$stage/"
 cp "$dist"/bitmamba-{simd128,relaxed}.{js,wasm,worker.js} "$stage/dist/"
 
 if [ "${1:-}" = "--dry-run" ]; then
