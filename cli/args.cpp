@@ -58,6 +58,22 @@ int64_t Args::get_int(const std::string& name, int64_t fallback, int64_t min, in
   return v;
 }
 
+uint64_t Args::get_u64(const std::string& name, uint64_t fallback) {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  const std::string& text = it->second;
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  // strtoull accepts a sign and wraps "-1" around; a seed is digits only.
+  const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits || errno != 0 || *end != '\0') {
+    if (error_.empty()) error_ = "--" + name + " '" + text + "' must be an integer in 0..18446744073709551615";
+    return fallback;
+  }
+  return v;
+}
+
 float Args::get_float(const std::string& name, float fallback) {
   auto it = values_.find(name);
   if (it == values_.end()) return fallback;

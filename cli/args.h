@@ -30,6 +30,8 @@ class Args {
   // These record a usage error (and return the fallback) on a malformed value.
   int64_t get_int(const std::string& name, int64_t fallback, int64_t min, int64_t max);
   float get_float(const std::string& name, float fallback);
+  // 0 .. 2^64-1 in decimal (a seed: the browser API takes the whole range).
+  uint64_t get_u64(const std::string& name, uint64_t fallback);
 
   // Names given on the command line that are not in `known`: a usage error.
   bool reject_unknown(const std::vector<std::string>& known);

@@ -138,7 +138,7 @@ int cmd_run(int argc, char** argv) {
   o.params.min_p = args.get_float("min-p", o.params.min_p);
   o.params.top_p = args.get_float("top-p", o.params.top_p);
   o.params.top_k = static_cast<int>(args.get_int("top-k", o.params.top_k, 0, 1 << 20));
-  o.params.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0, INT64_MAX));
+  o.params.seed = args.get_u64("seed", 0);
   o.max_tokens = static_cast<int>(args.get_int("max-tokens", o.max_tokens, 0, 1 << 24));
   o.load = parse_load_flags(args);
   o.json = args.has("json");

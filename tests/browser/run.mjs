@@ -20,6 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CONTENT_SECURITY_POLICY, createHandler, startServer } from '../../scripts/serve.mjs';
 import { testModels } from './test-models.mjs';
+import { conversationTests } from './conversation-tests.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SKIP = 77;
@@ -728,6 +729,11 @@ test('soak_load_generate_dispose', async () => {
   } finally {
     await context.close();
   }
+});
+
+conversationTests({
+  test, openBrowser, openDemo, loadViaUi, setSettings, server: isolatedServer, nativeTokens, cli, demoModel, artifacts,
+  assert, sameTokens, ROOT,
 });
 
 let passed = 0;

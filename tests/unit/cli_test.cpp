@@ -149,6 +149,15 @@ TEST(Cli, StopStringSplitAcrossTokensEndsTheRunOnTheTokenThatCompletesIt) {
   FAIL() << "no two neighbouring tokens of plain text in " << full.out;
 }
 
+TEST(Cli, SeedsTakeTheWhole64BitRange) {
+  const std::string run = "run " + small_model() + " --tokens '1 2 3' --max-tokens 4 --seed ";
+  EXPECT_EQ(cli(run + "18446744073709551615").exit_code, 0);
+  EXPECT_NE(cli(run + "18446744073709551615").out, cli(run + "9223372036854775807").out);
+  EXPECT_EQ(cli(run + "18446744073709551616").exit_code, 2);
+  EXPECT_EQ(cli(run + "-1").exit_code, 2);
+  EXPECT_EQ(cli(run + "+5").exit_code, 2);
+}
+
 TEST(Cli, EmptyStopStringIsAUsageError) {
   const Result r = cli("run " + small_model() + " --tokens 1 --stop ''");
   EXPECT_EQ(r.exit_code, 2);
