@@ -25,8 +25,8 @@ done
 mkdir -p "$stage/dist"
 cp package/package.json package/README.md "$stage/"
 # The runtime modules: the API, the worker and everything they import (the
-# package-contents test checks that no import is left out). package.json's
-# "files" takes every module staged here.
+# package-contents test checks that no import is left out, and that
+# package.json's "files" lists exactly what is staged here).
 cp web/{bitmamba.js,bitmamba.d.ts,bit2.js,download.js,errors.js,hash-worker.js,heap-sink.js,loader.js,model-cache.js,sha256.js,wasm-engine.js,worker.js} "$stage/"
 cp "$dist"/bitmamba-{simd128,relaxed}.{js,wasm,worker.js} "$stage/dist/"
 
