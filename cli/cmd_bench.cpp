@@ -8,6 +8,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/model_loader.h"
+#include "core/evaluate.h"
 #include "core/rng.h"
 #include "core/sampler.h"
 
@@ -50,7 +51,10 @@ int cmd_bench(int argc, char** argv) {
   greedy.temperature = 0;
   greedy.repetition_penalty = 1;
 
-  std::vector<double> prefill, ttft, decode;
+  // `perplexity`'s pass over the prompt: prefill plus every token's logits
+  // and log-softmax. It needs <|endoftext|> in the vocabulary.
+  const bool scoring = info.vocab_size > kEndOfText;
+  std::vector<double> prefill, ttft, decode, score;
   Session session(*lm.model);
   for (int r = 0; r < runs; ++r) {
     session.reset();
@@ -71,17 +75,27 @@ int cmd_bench(int argc, char** argv) {
     ttft.push_back(ms_between(t0, t2));
     decode.push_back(gen_tokens * 1000.0 / ms_between(t2, t3));
   }
+  // Memory before scoring, which adds its [64, vocab] logits buffer.
   const double rss = peak_rss_mib();
   const double file_mib = static_cast<double>(info.file_bytes) / (1024.0 * 1024.0);
   const double wasm_mib = wasm_memory_mib();
+  for (int r = 0; r < runs && scoring; ++r) {
+    PerplexityResult result;
+    const auto t0 = Clock::now();
+    st = perplexity(session, prompt.data(), prompt.size(), {}, &result);
+    if (!st.ok()) return fail(kExitError, st.message);
+    score.push_back(prompt_tokens * 1000.0 / ms_between(t0, Clock::now()));
+  }
   if (args.has("json")) {
     char wasm_field[64] = "";
     if (wasm_mib > 0) std::snprintf(wasm_field, sizeof wasm_field, ",\"wasm_memory_mib\":%.1f", wasm_mib);
+    char score_field[64] = "";
+    if (scoring) std::snprintf(score_field, sizeof score_field, ",\"perplexity_tok_s\":%.1f", median(score));
     std::printf(
         "{\"isa\":\"%s\",\"threads\":%d,\"load_ms\":%.2f,\"prompt_tokens\":%d,\"gen_tokens\":%d,\"runs\":%d,"
-        "\"prefill_tok_s\":%.1f,\"ttft_ms\":%.2f,\"decode_tok_s\":%.1f,\"peak_rss_mib\":%.1f,\"file_mib\":%.1f%s}\n",
+        "\"prefill_tok_s\":%.1f,\"ttft_ms\":%.2f,\"decode_tok_s\":%.1f%s,\"peak_rss_mib\":%.1f,\"file_mib\":%.1f%s}\n",
         lm.model->isa(), lm.model->threads(), lm.load_ms, prompt_tokens, gen_tokens, runs, median(prefill),
-        median(ttft), median(decode), rss, file_mib, wasm_field);
+        median(ttft), median(decode), score_field, rss, file_mib, wasm_field);
   } else {
     std::printf("model       vocab %d, d_model %d, %d layers, %d heads (%.1f MiB)\n", info.vocab_size, info.d_model,
                 info.n_layers, info.n_heads, file_mib);
@@ -91,6 +105,9 @@ int cmd_bench(int argc, char** argv) {
     std::printf("prefill     %.1f tok/s (%d-token prompt, median of %d)\n", median(prefill), prompt_tokens, runs);
     std::printf("first token %.1f ms\n", median(ttft));
     std::printf("decode      %.1f tok/s (%d tokens, greedy, median of %d)\n", median(decode), gen_tokens, runs);
+    if (scoring)
+      std::printf("perplexity  %.1f tok/s (the prompt scored: %.2fx prefill)\n", median(score),
+                  median(score) / median(prefill));
     std::printf("peak RSS    %.1f MiB (file + %.1f MiB)\n", rss, rss - file_mib);
     if (wasm_mib > 0) std::printf("wasm memory %.1f MiB (file + %.1f MiB)\n", wasm_mib, wasm_mib - file_mib);
   }
