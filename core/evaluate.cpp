@@ -29,8 +29,9 @@ namespace {
 // logsumexp(logits) - max, and max: log p(i) = logits[i] - max - the first.
 double log_norm(const float* logits, int vocab, float* max_out) {
   const float max = *std::max_element(logits, logits + vocab);
-  // kLanes independent sums the compiler can vectorise, in a fixed order
-  // (a single running sum would need reassociation, which changes bits).
+  // kLanes independent sums in a fixed order, the same on every platform (a
+  // vectorised single sum would need reassociation, which changes bits).
+  // GCC 12 does not vectorise this loop yet: exp_f32's clamps stay branches.
   constexpr int kLanes = 8;
   double lane[kLanes] = {};
   int i = 0;
