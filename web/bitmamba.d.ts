@@ -98,6 +98,12 @@ export interface ModelInfo {
   source: 'network' | 'cache' | 'file' | 'buffer';
   url: string | null;
   /** SHA-256 of the file (hex) for URL sources; null for files and buffers. */
+  /**
+   * The SHA-256 the server published for the file (an ETag or X-Linked-Etag of 64 hex digits, as
+   * Hugging Face sends for its LFS files), and whether the download matched it (false only when
+   * hashing failed; a mismatch fails the load with 'corrupt_model'). null when none was published.
+   */
+  published: { sha256: string; header: 'etag' | 'x-linked-etag'; matched: boolean } | null;
   sha256: string | null;
   cache: CacheState;
   /** For URL sources loaded from the network: requests made, how many continued (206) or started over (200), retries, bytes received, and bytes read back from a partial cache file left by a reload. Null otherwise. */

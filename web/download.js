@@ -50,6 +50,18 @@ function validatorOf(response) {
 
 // "bytes 100-199/200" → {start: 100, total: 200}; null when absent (a
 // cross-origin server may not expose it) or not of that form.
+/**
+ * The SHA-256 the server publishes for the file, if any: Hugging Face sends
+ * an LFS file's SHA-256 as its ETag, and as X-Linked-Etag on the redirect.
+ */
+export function publishedSha256(response) {
+  for (const name of ['x-linked-etag', 'etag']) {
+    const value = (response.headers.get(name) ?? '').replace(/^W\//, '').replace(/"/g, '').toLowerCase();
+    if (/^[0-9a-f]{64}$/.test(value)) return { sha256: value, header: name };
+  }
+  return null;
+}
+
 function contentRange(response) {
   const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(response.headers.get('content-range') ?? '');
   return m ? { start: Number(m[1]), total: m[2] === '*' ? null : Number(m[2]) } : null;
@@ -69,6 +81,7 @@ class Download {
     this.validator = null;   // what the bytes in the sink were sent with
     this.lengthHint = null;  // Content-Length of the last full answer, for progress before the header
     this.fullResponse = null;
+    this.published = null;   // {sha256, header} the server gave for the file, to check the download against
     this.started = false;    // a first answer arrived: later failures are drops, not an unreachable URL
     this.stats = { requests: 0, resumes: 0, restarts: 0, retries: 0, receivedBytes: 0, readBackBytes: 0 };
   }
@@ -81,7 +94,8 @@ class Download {
       resumed = null;
       return this.openWriter(size);
     };
-    return new HeapSink(this.engineReady, { knownSize, hash: caching, openWriter, progress: this.progress });
+    const verify = this.published !== null;  // a published hash is checked even when nothing is cached
+    return new HeapSink(this.engineReady, { knownSize, hash: caching || verify, verify, openWriter, progress: this.progress });
   }
 
   async openWriter(size) {
@@ -162,6 +176,7 @@ class Download {
     if (from > 0 && (response.status === 206 || response.status === 416)) {
       if (response.status === 206 && this.continues(response, from)) {
         this.stats.resumes++;
+        this.published ??= publishedSha256(response);
         return response;
       }
       response.body?.cancel().catch(() => {});
@@ -186,6 +201,7 @@ class Download {
     }
     this.fullResponse = response;
     this.validator = validatorOf(response);
+    this.published = publishedSha256(response);
     // Content-Length counts encoded bytes when the body is compressed, and a
     // cross-origin response hides Content-Encoding unless the server exposes
     // it: there the length only seeds the progress total, it is not checked.
@@ -239,6 +255,16 @@ class Download {
   }
 }
 
+// A file whose SHA-256 is not the one its server published was damaged on
+// the way (or the server is wrong): it is refused, and nothing is kept.
+function checkPublished(published, sha256, url) {
+  if (!published || sha256 === null || published.sha256 === sha256) return;
+  throw new BitMambaError('corrupt_model',
+    `The download of ${url} does not match the SHA-256 its server published (${published.header} ${published.sha256.slice(0, 12)}…; ` +
+    `the bytes give ${sha256.slice(0, 12)}…). It was damaged on the way; nothing was stored. Try again.`,
+    { published: published.sha256, sha256 });
+}
+
 /**
  * Downloads `url` into the heap, resuming after drops (and after a page
  * reload, from the cache's partial file). Returns a Loaded (loader.js).
@@ -250,6 +276,7 @@ export async function downloadModel(engineReady, url, options) {
     if (options.useCache) await d.resumePartial();
     await d.run();
     sha256 = await d.sink.finish();
+    checkPublished(d.published, sha256, url);
   } catch (e) {
     // A validated download that ran out of retries keeps its partial file for the next load().
     if (d.sink && e instanceof BitMambaError && e.code === 'network') await d.sink.keepPartial();
@@ -266,6 +293,7 @@ export async function downloadModel(engineReady, url, options) {
     source: 'network',
     url,
     sha256,
+    published: d.published && { ...d.published, matched: sha256 !== null },
     download: { ...d.stats },
     get cache() { return d.cacheState; },
     async commit() {

@@ -107,11 +107,12 @@ export class ParallelSha256 {
  * the header. Optionally hashes them and mirrors them into a cache file.
  */
 export class HeapSink {
-  constructor(engineReady, { knownSize, hash, openWriter, progress }) {
+  constructor(engineReady, { knownSize, hash, verify = false, openWriter, progress }) {
     this.engineReady = engineReady;  // the engine may still be starting while the first bytes arrive
     this.engine = null;
     this.knownSize = knownSize;   // from Content-Length or Blob.size; null if unknown
     this.hash = hash ? new ParallelSha256() : null;
+    this.verify = verify;         // keep hashing without a cache file: the caller checks the digest
     this.openWriter = openWriter; // async (size) => CacheWriter | null
     this.progress = progress;
     this.head = new Uint8Array(BIT2_PREFIX_BYTES);
@@ -158,7 +159,7 @@ export class HeapSink {
     }
     this.size = size;
     if (this.openWriter) this.writer = await this.openWriter(size);
-    if (this.hash && !this.writer) {  // not caching after all: the hash has no use
+    if (this.hash && !this.writer && !this.verify) {  // not caching after all: the hash has no use
       this.hash.close();
       this.hash = null;
     }

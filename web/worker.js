@@ -213,6 +213,7 @@ function describeLoad(loaded, { variant, variantReason, threads, requested, timi
     crossOriginIsolated: self.crossOriginIsolated === true,
     source: loaded.source, url: loaded.url, sha256: loaded.sha256, cache: { ...loaded.cache },
     download: loaded.download ?? null,
+    published: loaded.published ?? null,
     timings,
     heapBytes: heapBytes(),
   };

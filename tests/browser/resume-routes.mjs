@@ -7,11 +7,13 @@
 //     &stall=1       ... or stops sending there and holds the connection open
 //     &always=1      every answer breaks off at that byte (a download that cannot finish)
 //     &ranges=0      the server ignores Range (always 200, no Accept-Ranges)
-//     &validator=    etag (default), last-modified, or none
+//     &validator=    etag (default), last-modified, none, or sha256 (the file's SHA-256 as its ETag)
+//     &linked=wrong  an X-Linked-Etag that is not the file's SHA-256
 //     &change=1      after the first answer the file is another one (new ETag and date)
 //
 //   /test/resume-log?run=ID            what each answer of the run was: status, range asked, bytes sent
 
+import { createHash } from 'node:crypto';
 import { chooseRange, rangeHeaders } from '../../scripts/serve.mjs';
 
 const DROP_AFTER_MS = 500;
@@ -19,11 +21,13 @@ const DROP_AFTER_MS = 500;
 export function resumeRoutes({ original, changed, coep }) {
   const runs = new Map();
 
-  function validatorsFor(q, version) {
+  const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+
+  function validatorsFor(q, version, bytes) {
     const date = new Date(Date.UTC(2026, 0, 1 + version)).toUTCString();
     const kind = q.get('validator') ?? 'etag';
     return {
-      etag: kind === 'etag' ? `"v${version}-${q.get('run')}"` : undefined,
+      etag: kind === 'etag' ? `"v${version}-${q.get('run')}"` : kind === 'sha256' ? `"${sha256(bytes)}"` : undefined,
       lastModified: kind === 'none' ? undefined : date,
     };
   }
@@ -35,11 +39,12 @@ export function resumeRoutes({ original, changed, coep }) {
     const first = log.length === 0;
     const version = q.get('change') === '1' && !first ? 2 : 1;
     const bytes = version === 2 ? changed : original;
-    const validators = validatorsFor(q, version);
+    const validators = validatorsFor(q, version, bytes);
     const ranges = q.get('ranges') !== '0';
     const choice = ranges ? chooseRange(req.headers, bytes.length, validators) : { status: 200 };
     const headers = rangeHeaders(choice, bytes.length, validators);
     if (!ranges) delete headers['Accept-Ranges'];
+    if (q.get('linked') === 'wrong') headers['X-Linked-Etag'] = `"${'0'.repeat(64)}"`;
     for (const k of Object.keys(headers)) if (headers[k] === undefined) delete headers[k];
     res.writeHead(choice.status, { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-cache', ...coep, ...headers });
     const entry = { status: choice.status, range: req.headers.range ?? null, ifRange: req.headers['if-range'] ?? null, sent: 0 };

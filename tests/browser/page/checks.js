@@ -382,6 +382,34 @@ await check('resume_gives_up', async () => {
   return { note: `retries: 2 → ${log.length} requests, then 'network' after ${seconds.toFixed(2)} s: "${error.message}"` };
 });
 
+// A server that publishes the file's SHA-256 (as Hugging Face does in its
+// ETag and X-Linked-Etag) has the download checked against it, cache or not.
+await check('published_sha256_checked', async () => {
+  const want = expect.resume.original;
+  const r = await loadBroken('published', 'validator=sha256&drop=0.5');
+  try {
+    const { published, sha256 } = r.loaded.info;
+    assert(published && published.sha256 === want.sha256 && published.header === 'etag' && published.matched === true,
+      `published ${JSON.stringify(published)}`);
+    assert(sha256 === want.sha256, `SHA-256 ${sha256}, the file's ${want.sha256}`);
+    const got = await collect(r.loaded.generate({ tokens: expect.prompt }, expect.resume.settings));
+    assert(firstDifference(got, want.tokens) < 0, 'tokens differ from the CLI\'s');
+  } finally {
+    await r.loaded.dispose();
+  }
+  let error = null;
+  const run = `wronghash-${Date.now().toString(36)}`;
+  try {
+    await BitMamba.load(`/test/resume/model.bin?run=${run}&linked=wrong`, { cache: true });
+  } catch (e) {
+    error = e;
+  }
+  assert(error instanceof BitMambaError && error.code === 'corrupt_model', `a wrong published hash gave ${error ? error.code : 'a model'}`);
+  const stored = (await BitMamba.cachedModels()).map((m) => m.url).filter((u) => u.includes(run));
+  assert(stored.length === 0, `stored after the mismatch: ${stored.join(', ')}`);
+  return { note: `resumed after a drop and matched the ETag's SHA-256 (${r.loaded.info.cache.status === 'stored' ? 'cached' : 'not cached'}); a wrong X-Linked-Etag is corrupt_model, nothing stored` };
+});
+
 await check('no_csp_violation', async () => {
   assert(violations.length === 0, violations.join('; '));
   return { note: 'no violation event in the page (the server checks the reports of the workers)' };
