@@ -103,6 +103,7 @@ const expectations = JSON.stringify({
   logits: { tokens: PROMPT.slice(0, 4), f32: nativeLogits(PROMPT.slice(0, 4)) },
   compact: { model: '/models/bitmamba-demo.q8.bin', settings: SETTINGS[2], tokens: nativeTokens(PROMPT, SETTINGS[2], compactModel) },
   stop: stopCase(PROMPT, SETTINGS[0], out),
+  long: { settings: { ...SETTINGS[0], maxTokens: 400 }, tokens: nativeTokens(PROMPT, { ...SETTINGS[0], maxTokens: 400 }) },
   failures: FAILURES,
   // What every resumed download must end with: the file's SHA-256 and the CLI's tokens for it.
   resume: {

@@ -156,25 +156,27 @@ function clockStep() {
 }
 
 await check('continue_equals_one_run', async () => {
-  // 40 tokens as three runs: 15, then one stopped after 5, then the rest,
-  // each continuing from the state and the seed the last one left.
-  const { settings, tokens: want } = expect.cases[0];
+  // 400 tokens as three runs: 15, then one stopped once the page has seen
+  // 20 (tokens arrive in batches, so the worker may be a little further),
+  // then the rest, each continuing from the state and seed the last left.
+  const { settings, tokens: want } = expect.long;
   const got = [];
   let run = model.generate({ tokens: expect.prompt }, { ...settings, maxTokens: 15 });
   got.push(...await collect(run));
   let stats = await run.stats;
-  run = model.generate('', { ...settings, maxTokens: 40, continue: true, seed: stats.nextSeed });
+  run = model.generate('', { ...settings, maxTokens: want.length - 100, continue: true, seed: stats.nextSeed });
   for await (const piece of run) {
     if (piece.token === null) continue;
     got.push(piece.token);
     if (got.length === 20) run.stop();
   }
   stats = await run.stats;
+  assert(stats.stopReason === 'stopped', `the middle run ended by ${stats.stopReason}`);
   const afterStop = got.length;
   run = model.generate('', { ...settings, maxTokens: want.length - got.length, continue: true, seed: stats.nextSeed });
   got.push(...await collect(run));
   const at = firstDifference(got, want);
-  assert(at < 0, `token ${at} differs: ${got.join(' ')} against the CLI's ${want.join(' ')}`);
+  assert(at < 0, `token ${at} differs: ${got[at]} against the CLI's ${want[at]}`);
   return { note: `15 + ${afterStop - 15} (stopped) + ${want.length - afterStop} tokens equal the CLI's ${want.length} in one run` };
 });
 
