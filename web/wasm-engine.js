@@ -378,13 +378,25 @@ class Session {
     const topLogprobs = p.logprobs === undefined ? -1 : checkInteger('logprobs', p.logprobs, 0, MAX_LOGPROBS);
     checkInteger('maxTokens', maxTokens, 0, 0x7fffffff);
     if (onToken !== undefined && typeof onToken !== 'function') fail('invalid_argument', 'onToken must be a function');
-    // An exception must not unwind through the wasm frames: catch it, stop
-    // the generation cleanly, and throw it once the core has returned.
+    const r = this.callWithCallback(
+      (token, piece, lp) => !onToken || onToken(token, piece, ...(lp ? [{ logprob: lp.logprob, topLogprobs: lp.top }] : [])) !== false,
+      (callback) => native.generate(prompt, temperature, penalty, minP, topP, topK, seedHi, seedLo, maxTokens, topLogprobs,
+        callback));
+    return {
+      promptTokens: r.promptTokens, generatedTokens: r.generatedTokens, prefillMs: r.prefillMs,
+      decodeMs: r.decodeMs, stoppedAtEos: r.stoppedAtEos, tail: r.tail,
+    };
+  }
+
+  // Runs `call(safe)`, a core call that calls back into JS, with the session
+  // marked busy (no re-entry). An exception from `callback` must not unwind
+  // through the wasm frames: `safe` catches it and returns false, so the core
+  // stops cleanly, and it is thrown once the core has returned.
+  callWithCallback(callback, call) {
     let thrown = null;
-    const callback = (token, piece, lp) => {
-      if (!onToken) return true;
+    const safe = (...args) => {
       try {
-        return onToken(token, piece, ...(lp ? [{ logprob: lp.logprob, topLogprobs: lp.top }] : [])) !== false;
+        return callback(...args);
       } catch (e) {
         thrown = { e };
         return false;
@@ -393,17 +405,12 @@ class Session {
     this.busy = true;
     let r;
     try {
-      r = native.generate(prompt, temperature, penalty, minP, topP, topK, seedHi, seedLo, maxTokens, topLogprobs,
-        callback);
+      r = call(safe);
     } finally {
       this.busy = false;
     }
     if (thrown) throw thrown.e;
-    check(r);
-    return {
-      promptTokens: r.promptTokens, generatedTokens: r.generatedTokens, prefillMs: r.prefillMs,
-      decodeMs: r.decodeMs, stoppedAtEos: r.stoppedAtEos, tail: r.tail,
-    };
+    return check(r);
   }
 
   /**
@@ -437,24 +444,9 @@ class Session {
     const window = checkInteger('window', options?.window ?? 0, 0, 0x7fffffff);
     const onProgress = options?.onProgress;
     if (onProgress !== undefined && typeof onProgress !== 'function') fail('invalid_argument', 'onProgress must be a function');
-    let thrown = null;
-    const progress = (done, total) => {
-      try {
-        return !onProgress || onProgress(done, total) !== false;
-      } catch (e) {
-        thrown = { e };
-        return false;
-      }
-    };
-    this.busy = true;
-    let r;
-    try {
-      r = native.perplexity(text, window, progress);
-    } finally {
-      this.busy = false;
-    }
-    if (thrown) throw thrown.e;
-    check(r);
+    const r = this.callWithCallback(
+      (done, total) => !onProgress || onProgress(done, total) !== false,
+      (progress) => native.perplexity(text, window, progress));
     return {
       tokens: r.tokens, nll: r.nll, ppl: Math.exp(r.nll / r.tokens), wordPpl: Math.exp(r.nll / r.words),
       bitsPerByte: r.nll / r.bytes / Math.LN2, words: r.words, bytes: r.bytes,
