@@ -23,7 +23,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DEMO_MODEL = 'bitmamba-demo.bin';
 
-const TYPES = {
+/** Content-Type by file extension, as a static host sends it. */
+export const CONTENT_TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.mjs': 'text/javascript; charset=utf-8',
@@ -184,7 +185,7 @@ export function createHandler(opts) {
     const choice = chooseRange(req.headers, stat.size, validators);
     res.writeHead(choice.status, {
       ...headers,
-      'Content-Type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'Content-Type': CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
       ...rangeHeaders(choice, stat.size, validators),
     });
     options.log?.(req.method, req.url, choice.status);

@@ -6,18 +6,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-
-const TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.wasm': 'application/wasm',
-  '.ts': 'text/plain; charset=utf-8',
-  '.md': 'text/markdown; charset=utf-8',
-  '.bin': 'application/octet-stream',
-};
+import { CONTENT_TYPES } from '../../scripts/serve.mjs';
 
 /**
  * Serves `root` at `prefix` on a free localhost port.
@@ -36,14 +25,14 @@ export function serveDir({ root: rootDir, prefix = '/', headers = {}, routes = {
     };
     if (pathname in routes) {
       const body = typeof routes[pathname] === 'function' ? routes[pathname]() : routes[pathname];
-      return send(200, TYPES[path.extname(pathname)] ?? 'application/octet-stream', body);
+      return send(200, CONTENT_TYPES[path.extname(pathname)] ?? 'application/octet-stream', body);
     }
     if (!pathname.startsWith(prefix)) return send(404, 'text/plain', 'not found');
     let file = path.join(root, decodeURIComponent(pathname.slice(prefix.length)));
     if (!file.startsWith(root)) return send(403, 'text/plain', 'forbidden');
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
     if (!fs.existsSync(file)) return send(404, 'text/plain', 'not found');
-    return send(200, TYPES[path.extname(file)] ?? 'application/octet-stream', fs.readFileSync(file));
+    return send(200, CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream', fs.readFileSync(file));
   });
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => resolve({
