@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { CONTENT_SECURITY_POLICY, createHandler, startServer } from '../../scripts/serve.mjs';
 import { driverFor } from '../../scripts/drivers/index.mjs';
 import { compareWithTable, readEngineTable } from './engine-table.mjs';
-import { testModels } from './test-models.mjs';
+import { testModels, PROMPT_TOKENS, SAMPLING_CASES } from './test-models.mjs';
 import { resumeRoutes } from './resume-routes.mjs';
 import crypto from 'node:crypto';
 
@@ -73,13 +73,6 @@ const { cli, demoModel, demoBytes, truncated, code3, compactModel, changedModel,
   testModels(args.cli, modelsDir);
 const changedBytes = fs.readFileSync(changedModel);
 
-const PROMPT = [464, 2106, 286, 262, 13570, 1803, 6140];
-const SETTINGS = [
-  { seed: 1, maxTokens: 40 },
-  { seed: 7, maxTokens: 40, temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1 },
-  { seed: 123456789, maxTokens: 40, temperature: 1.3, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1.3 },
-  { seed: 3, maxTokens: 40, temperature: 0.5, topK: 5, topP: 0.5, minP: 0.2, repetitionPenalty: 1 },
-];
 
 function nativeLogits(tokens) {
   const file = path.join(out, 'logits.f32');
@@ -98,18 +91,18 @@ const FAILURES = [
 const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
 const expectations = JSON.stringify({
   model: '/models/bitmamba-demo.bin',
-  prompt: PROMPT,
-  cases: SETTINGS.map((settings) => ({ settings, tokens: nativeTokens(PROMPT, settings) })),
-  logits: { tokens: PROMPT.slice(0, 4), f32: nativeLogits(PROMPT.slice(0, 4)) },
-  compact: { model: '/models/bitmamba-demo.q8.bin', settings: SETTINGS[2], tokens: nativeTokens(PROMPT, SETTINGS[2], compactModel) },
-  stop: stopCase(PROMPT, SETTINGS[0], out),
-  long: { settings: { ...SETTINGS[0], maxTokens: 400 }, tokens: nativeTokens(PROMPT, { ...SETTINGS[0], maxTokens: 400 }) },
+  prompt: PROMPT_TOKENS,
+  cases: SAMPLING_CASES.map((settings) => ({ settings, tokens: nativeTokens(PROMPT_TOKENS, settings) })),
+  logits: { tokens: PROMPT_TOKENS.slice(0, 4), f32: nativeLogits(PROMPT_TOKENS.slice(0, 4)) },
+  compact: { model: '/models/bitmamba-demo.q8.bin', settings: SAMPLING_CASES[2], tokens: nativeTokens(PROMPT_TOKENS, SAMPLING_CASES[2], compactModel) },
+  stop: stopCase(PROMPT_TOKENS, SAMPLING_CASES[0], out),
+  long: { settings: { ...SAMPLING_CASES[0], maxTokens: 400 }, tokens: nativeTokens(PROMPT_TOKENS, { ...SAMPLING_CASES[0], maxTokens: 400 }) },
   failures: FAILURES,
   // What every resumed download must end with: the file's SHA-256 and the CLI's tokens for it.
   resume: {
-    settings: SETTINGS[0],
-    original: { size: demoBytes.length, sha256: sha256(demoBytes), tokens: nativeTokens(PROMPT, SETTINGS[0]) },
-    changed: { size: changedBytes.length, sha256: sha256(changedBytes), tokens: nativeTokens(PROMPT, SETTINGS[0], changedModel) },
+    settings: SAMPLING_CASES[0],
+    original: { size: demoBytes.length, sha256: sha256(demoBytes), tokens: nativeTokens(PROMPT_TOKENS, SAMPLING_CASES[0]) },
+    changed: { size: changedBytes.length, sha256: sha256(changedBytes), tokens: nativeTokens(PROMPT_TOKENS, SAMPLING_CASES[0], changedModel) },
   },
 });
 

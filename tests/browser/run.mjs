@@ -19,7 +19,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CONTENT_SECURITY_POLICY, createHandler, startServer } from '../../scripts/serve.mjs';
-import { testModels } from './test-models.mjs';
+import { testModels, PROMPT_TOKENS, SAMPLING_CASES } from './test-models.mjs';
 import { conversationTests } from './conversation-tests.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -297,13 +297,8 @@ test('parity_api_settings', async () => {
   try {
     await openDemo(page, isolatedServer);
     assert((await loadViaUi(page, 'demo')).state === 'ready', 'load failed');
-    const prompt = [464, 2106, 286, 262, 13570, 1803, 6140];
-    const cases = [
-      { seed: 1, maxTokens: 40 },
-      { seed: 7, maxTokens: 40, temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1 },
-      { seed: 123456789, maxTokens: 40, temperature: 1.3, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1.3 },
-      { seed: 3, maxTokens: 40, temperature: 0.5, topK: 5, topP: 0.5, minP: 0.2, repetitionPenalty: 1 },
-    ];
+    const prompt = PROMPT_TOKENS;
+    const cases = SAMPLING_CASES;
     for (const c of cases) {
       const got = await page.evaluate(async ({ prompt, c }) => {
         const g = window.bitmambaDemo.model.generate({ tokens: prompt }, c);

@@ -6,6 +6,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 
+/** The prompt (as ids) and sampling settings every harness checks against the CLI. */
+export const PROMPT_TOKENS = [464, 2106, 286, 262, 13570, 1803, 6140];
+export const SAMPLING_CASES = [
+  { seed: 1, maxTokens: 40 },
+  { seed: 7, maxTokens: 40, temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1 },
+  { seed: 123456789, maxTokens: 40, temperature: 1.3, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1.3 },
+  { seed: 3, maxTokens: 40, temperature: 0.5, topK: 5, topP: 0.5, minP: 0.2, repetitionPenalty: 1 },
+];
+
 /**
  * Makes (if missing) in modelsDir the offline demo model (as scripts/serve.mjs
  * makes it), its compact q8 form, and two broken variants in memory; returns

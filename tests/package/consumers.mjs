@@ -22,12 +22,11 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { launch, DEFAULT_EXECUTABLE } from '../../scripts/drivers/chromium.mjs';
-import { testModels } from '../browser/test-models.mjs';
+import { testModels, PROMPT_TOKENS } from '../browser/test-models.mjs';
 import { serveDir, ISOLATION_HEADERS, CDN_HEADERS } from './static-server.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SKIP = 77;
-const PROMPT = [464, 2106, 286, 262, 13570, 1803, 6140];
 const SETTINGS = { seed: 42, maxTokens: 24 };
 const THREADS = 2;
 
@@ -157,7 +156,7 @@ async function run() {
   const build = CONSUMERS[args.consumer];
   if (!build) throw new Error(`--consumer must be one of ${Object.keys(CONSUMERS).join(', ')}`);
   const { demoModel, nativeTokens } = testModels(args.cli, path.join(args.out, `models-${args.consumer}`));
-  const want = nativeTokens(PROMPT, SETTINGS);
+  const want = nativeTokens(PROMPT_TOKENS, SETTINGS);
 
   let t = Date.now();
   const dir = path.join(args.out, args.consumer);
@@ -165,7 +164,7 @@ async function run() {
   const built = await build(app);
   const buildSeconds = (Date.now() - t) / 1000;
 
-  const expect = JSON.stringify({ model: '/models/demo.bin', prompt: PROMPT, settings: SETTINGS });
+  const expect = JSON.stringify({ model: '/models/demo.bin', prompt: PROMPT_TOKENS, settings: SETTINGS });
   const site = await serveDir({
     root: built.root, headers: ISOLATION_HEADERS,
     routes: { '/test/expect.json': expect, '/models/demo.bin': fs.readFileSync(demoModel) },
