@@ -1,6 +1,8 @@
-// Ternary GEMV throughput of each kernel table of a wasm build, under Node,
-// in the units of the native tests/bench/kernels_bench (GB/s of packed
-// weight bytes, one thread), so the two can be set side by side:
+// Ternary GEMV throughput of each kernel table of a wasm build, and of the
+// lookup-table prototype (lut_gemv.h), under Node or in a browser
+// (scripts/bench-kernels-browser.mjs), in the units of the native
+// tests/bench/kernels_bench (GB/s of weights at 2 bits each, one thread), so
+// the figures can be set side by side:
 //
 //   node --experimental-wasm-relaxed-simd --no-liftoff --no-experimental-fetch
 //        build/wasm/test/kernel-bench-relaxed.js
@@ -13,13 +15,18 @@
 //   streaming  distinct copies adding up to 192 MiB, one after the other: what
 //              decode sees, with every weight coming from memory.
 // Each figure is the best of several timed passes (the machine is shared).
+// Before timing, each lookup-table variant's output is compared bit for bit
+// with the scalar table's; a mismatch fails the program.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <vector>
 
 #include "kernels/kernels.h"
 #include "tests/common/bitlinear_shapes.h"
+#include "tests/wasm/lut_gemv.h"
 
 namespace {
 
@@ -31,52 +38,119 @@ constexpr size_t kStreamBytes = size_t{192} << 20;
 
 uint32_t next(uint32_t& s) { return s = s * 1664525u + 1013904223u; }
 
-// GB/s of weight bytes: `copies` matrices of `bytes` each, multiplied in turn.
-double best_gbps(const Table& t, const Shape& s, const std::vector<uint8_t>& weights, size_t bytes, size_t copies,
-                 const QuantizedActs& acts, std::vector<float>& out) {
-  const int padded = ternary_padded_cols(s.cols);
+// One GEMV over copy c of the weights.
+using Gemv = std::function<void(size_t copy)>;
+
+// GB/s of weights (`bytes` per matrix at 2 bits a weight), `copies`
+// matrices multiplied in turn; also the best time of one call, in us.
+struct Speed {
+  double gbps = 0, us = 0;
+};
+Speed best_speed(const Gemv& gemv, size_t bytes, size_t copies) {
   // At least ~20 ms of work per pass, so the clock's resolution does not matter.
   const size_t calls_per_pass = copies > 1 ? copies : (size_t{64} << 20) / bytes + 1;
-  double best = 0;
+  Speed best;
   for (int pass = 0; pass < 8; ++pass) {
     const auto t0 = std::chrono::steady_clock::now();
-    for (size_t c = 0; c < calls_per_pass; ++c)
-      t.ternary_gemv(weights.data() + (c % copies) * bytes, padded, 1.5f, acts, 0, s.rows, out.data(), 1);
+    for (size_t c = 0; c < calls_per_pass; ++c) gemv(c % copies);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double gbps = static_cast<double>(bytes) * static_cast<double>(calls_per_pass) / seconds / 1e9;
-    best = gbps > best ? gbps : best;
+    if (gbps > best.gbps) best = {gbps, seconds / static_cast<double>(calls_per_pass) * 1e6};
   }
   return best;
+}
+
+void print(const char* kernels, const Shape& s, const Speed& cached, const Speed& streamed) {
+  std::printf("%-16s %-16s %10.2f %10.2f %10.1f\n", kernels, s.name, cached.gbps, streamed.gbps, streamed.us);
+}
+
+// Random codes 0..2 in every field of `copies` matrices in the kernel layout.
+std::vector<uint8_t> random_weights(size_t bytes, size_t copies) {
+  std::vector<uint8_t> weights(bytes * copies);
+  uint32_t seed = 7;
+  for (uint8_t& b : weights) {
+    const uint32_t r = next(seed);
+    b = static_cast<uint8_t>((r >> 8) % 3 | ((r >> 14) % 3) << 2 | ((r >> 20) % 3) << 4 | ((r >> 26) % 3) << 6);
+  }
+  return weights;
+}
+
+struct Acts {
+  std::vector<int8_t> q;
+  float scale = 3.0f;
+  int32_t qsum = 5;  // any value: the kernels subtract it as given
+  QuantizedActs view() const { return {q.data(), &scale, &qsum, 1, static_cast<int>(q.size())}; }
+};
+
+Acts random_acts(int padded_cols) {
+  Acts a;
+  a.q.resize(static_cast<size_t>(padded_cols));
+  uint32_t seed = 11;
+  for (int8_t& v : a.q) v = static_cast<int8_t>(static_cast<int>(next(seed) >> 24) - 128);
+  return a;
+}
+
+void bench_tables(const Shape& s, size_t bytes, size_t copies) {
+  const std::vector<uint8_t> weights = random_weights(bytes, copies);
+  const int padded = ternary_padded_cols(s.cols);
+  const Acts acts = random_acts(padded);
+  const QuantizedActs view = acts.view();
+  std::vector<float> out(static_cast<size_t>(s.rows));
+  for (const char* name : {"relaxed", "relaxed-dot-add", "simd128"}) {
+    const Table* t = table_by_name(name);
+    if (t == nullptr) continue;  // not a table of this build
+    auto gemv = [&](size_t c) {
+      t->ternary_gemv(weights.data() + c * bytes, padded, 1.5f, view, 0, s.rows, out.data(), 1);
+    };
+    print(t->isa, s, best_speed(gemv, bytes, 1), best_speed(gemv, bytes, copies));
+  }
+}
+
+// Bit for bit against the scalar table on the first copy; false on a mismatch.
+bool lut_matches_scalar(const lut::LutVariant& v, const Shape& s, const uint8_t* weights, const uint8_t* lut_weights,
+                        const QuantizedActs& acts) {
+  const int padded = ternary_padded_cols(s.cols);
+  std::vector<float> want(static_cast<size_t>(s.rows)), got(static_cast<size_t>(s.rows));
+  table_scalar().ternary_gemv(weights, padded, 1.5f, acts, 0, s.rows, want.data(), 1);
+  v.gemv(lut_weights, padded, 1.5f, acts, 0, s.rows, got.data());
+  return std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0;
+}
+
+bool bench_lut(const Shape& s, size_t bytes, size_t copies) {
+  const int padded = ternary_padded_cols(s.cols);
+  const std::vector<uint8_t> weights = random_weights(bytes, 1);
+  const size_t lut_bytes = lut::lut_bytes(s.rows, padded);
+  // Copies of one repacked matrix: their content does not change the speed.
+  std::vector<uint8_t> lut_weights(lut_bytes * copies);
+  lut::lut_repack(weights.data(), s.rows, padded, lut_weights.data());
+  for (size_t c = 1; c < copies; ++c) std::memcpy(&lut_weights[c * lut_bytes], lut_weights.data(), lut_bytes);
+  const Acts acts = random_acts(padded);
+  const QuantizedActs view = acts.view();
+  std::vector<float> out(static_cast<size_t>(s.rows));
+  bool ok = true;
+  for (const lut::LutVariant* v = lut::lut_variants(); v->name != nullptr; ++v) {
+    if (!lut_matches_scalar(*v, s, weights.data(), lut_weights.data(), view)) {
+      std::printf("%-16s %-16s MISMATCH against the scalar table\n", v->name, s.name);
+      ok = false;
+      continue;
+    }
+    auto gemv = [&](size_t c) { v->gemv(lut_weights.data() + c * lut_bytes, padded, 1.5f, view, 0, s.rows, out.data()); };
+    print(v->name, s, best_speed(gemv, bytes, 1), best_speed(gemv, bytes, copies));
+  }
+  return ok;
 }
 
 }  // namespace
 
 int main() {
-  std::printf("%-16s %-16s %10s %10s   (GB/s of packed weights, 1 thread)\n", "kernels", "shape", "in cache",
-              "streaming");
-  for (const char* name : {"relaxed", "relaxed-dot-add", "simd128"}) {
-    const Table* t = table_by_name(name);
-    if (t == nullptr) continue;  // not a table of this build
-    for (const Shape& s : kShapes) {
-      const size_t bytes = static_cast<size_t>(s.rows) * ternary_row_bytes(s.cols);
-      const size_t copies = kStreamBytes / bytes > 1 ? kStreamBytes / bytes : 1;
-      std::vector<uint8_t> weights(bytes * copies);
-      uint32_t seed = 7;
-      for (uint8_t& b : weights) {  // random codes 0..2 in every field
-        const uint32_t r = next(seed);
-        b = static_cast<uint8_t>((r >> 8) % 3 | ((r >> 14) % 3) << 2 | ((r >> 20) % 3) << 4 | ((r >> 26) % 3) << 6);
-      }
-      const int padded = ternary_padded_cols(s.cols);
-      std::vector<int8_t> q(static_cast<size_t>(padded));
-      for (int8_t& v : q) v = static_cast<int8_t>(static_cast<int>(next(seed) >> 24) - 128);
-      const float scale = 3.0f;
-      const int32_t qsum = 5;
-      const QuantizedActs acts{q.data(), &scale, &qsum, 1, padded};
-      std::vector<float> out(static_cast<size_t>(s.rows));
-      const double cached = best_gbps(*t, s, weights, bytes, 1, acts, out);
-      const double streamed = best_gbps(*t, s, weights, bytes, copies, acts, out);
-      std::printf("%-16s %-16s %10.2f %10.2f\n", t->isa, s.name, cached, streamed);
-    }
+  std::printf("%-16s %-16s %10s %10s %10s   (GB/s of weights at 2 bits, 1 thread)\n", "kernels", "shape",
+              "in cache", "streaming", "us/call");
+  bool ok = true;
+  for (const Shape& s : kShapes) {
+    const size_t bytes = static_cast<size_t>(s.rows) * ternary_row_bytes(s.cols);
+    const size_t copies = kStreamBytes / bytes > 1 ? kStreamBytes / bytes : 1;
+    bench_tables(s, bytes, copies);
+    ok = bench_lut(s, bytes, copies) && ok;
   }
-  return 0;
+  return ok ? 0 : 1;
 }
