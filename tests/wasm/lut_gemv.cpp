@@ -80,37 +80,48 @@ struct DotFlush {
 };
 #endif
 
-// sum_c w[r][c] q[c] for the 16 rows of one tile. Per 128-column block the
-// int16 sums move by at most 16 flushes * (4 + 16 * 4) * 16 = 17408.
-template <class L, class F>
-void tile_dots(const uint8_t* w, const int8_t* tables, int quads, int32_t out[kTileRows]) {
+// sum_c w[r][c] q[c] for the 16 rows of each of T tiles (tile_bytes apart),
+// which share the table loads. Per 128-column block the int16 sums move by
+// at most 16 flushes * (4 + 16 * 4) * 16 = 17408.
+template <class L, class F, int T>
+void tile_dots(const uint8_t* w, size_t tile_bytes, const int8_t* tables, int quads, int32_t out[T][kTileRows]) {
   const v128_t m0f = wasm_i8x16_splat(0x0f);
-  v128_t acc[4] = {wasm_i32x4_splat(0), wasm_i32x4_splat(0), wasm_i32x4_splat(0), wasm_i32x4_splat(0)};
+  v128_t acc[T][4];
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < 4; ++i) acc[t][i] = wasm_i32x4_splat(0);
   for (int k0 = 0; k0 < quads; k0 += kQuadsPerBlock) {
-    v128_t rows0 = wasm_i16x8_splat(0), rows8 = wasm_i16x8_splat(0);
+    v128_t rows0[T], rows8[T];
+    for (int t = 0; t < T; ++t) rows0[t] = rows8[t] = wasm_i16x8_splat(0);
 #pragma clang loop unroll(disable)
     for (int k = k0; k < k0 + kQuadsPerBlock; k += 2) {
-      v128_t lo = wasm_i8x16_splat(0), hi = wasm_i8x16_splat(0);
+      v128_t lo[T], hi[T];
+      for (int t = 0; t < T; ++t) lo[t] = hi[t] = wasm_i8x16_splat(0);
       for (int u = 0; u < 2; ++u) {  // two quads: four lookups per half, within int8
-        const v128_t x = wasm_v128_load(w + (k + u) * 16);
-        const v128_t i0 = wasm_v128_and(x, m0f);
-        const v128_t i1 = wasm_v128_and(wasm_u16x8_shr(x, 4), m0f);
-        const int8_t* t = tables + (k + u) * 2 * kTableBytes;
-        lo = wasm_i8x16_add(lo, wasm_i8x16_add(L::lookup(wasm_v128_load(t), i0), L::lookup(wasm_v128_load(t + 32), i1)));
-        hi = wasm_i8x16_add(hi, wasm_i8x16_add(L::lookup(wasm_v128_load(t + 16), i0),
-                                               L::lookup(wasm_v128_load(t + 48), i1)));
+        const int8_t* tab = tables + (k + u) * 2 * kTableBytes;
+        const v128_t lo0 = wasm_v128_load(tab), hi0 = wasm_v128_load(tab + 16);
+        const v128_t lo1 = wasm_v128_load(tab + 32), hi1 = wasm_v128_load(tab + 48);
+        for (int t = 0; t < T; ++t) {
+          const v128_t x = wasm_v128_load(w + t * tile_bytes + (k + u) * 16);
+          const v128_t i0 = wasm_v128_and(x, m0f);
+          const v128_t i1 = wasm_v128_and(wasm_u16x8_shr(x, 4), m0f);
+          lo[t] = wasm_i8x16_add(lo[t], wasm_i8x16_add(L::lookup(lo0, i0), L::lookup(lo1, i1)));
+          hi[t] = wasm_i8x16_add(hi[t], wasm_i8x16_add(L::lookup(hi0, i0), L::lookup(hi1, i1)));
+        }
       }
-      F::flush(lo, hi, rows0, rows8);
+      for (int t = 0; t < T; ++t) F::flush(lo[t], hi[t], rows0[t], rows8[t]);
     }
-    acc[0] = wasm_i32x4_add(acc[0], wasm_i32x4_extend_low_i16x8(rows0));
-    acc[1] = wasm_i32x4_add(acc[1], wasm_i32x4_extend_high_i16x8(rows0));
-    acc[2] = wasm_i32x4_add(acc[2], wasm_i32x4_extend_low_i16x8(rows8));
-    acc[3] = wasm_i32x4_add(acc[3], wasm_i32x4_extend_high_i16x8(rows8));
+    for (int t = 0; t < T; ++t) {
+      acc[t][0] = wasm_i32x4_add(acc[t][0], wasm_i32x4_extend_low_i16x8(rows0[t]));
+      acc[t][1] = wasm_i32x4_add(acc[t][1], wasm_i32x4_extend_high_i16x8(rows0[t]));
+      acc[t][2] = wasm_i32x4_add(acc[t][2], wasm_i32x4_extend_low_i16x8(rows8[t]));
+      acc[t][3] = wasm_i32x4_add(acc[t][3], wasm_i32x4_extend_high_i16x8(rows8[t]));
+    }
   }
-  for (int i = 0; i < 4; ++i) wasm_v128_store(out + 4 * i, acc[i]);
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < 4; ++i) wasm_v128_store(out[t] + 4 * i, acc[t][i]);
 }
 
-template <class L, class F>
+template <class L, class F, int T>
 void lut_gemv(const uint8_t* lut, int padded_cols, float w_scale, const QuantizedActs& acts, int row_begin,
               int row_end, float* out) {
   thread_local std::vector<int8_t> tables;
@@ -118,11 +129,22 @@ void lut_gemv(const uint8_t* lut, int padded_cols, float w_scale, const Quantize
   const int32_t correction = build_tables(acts.q, padded_cols, tables.data()) - acts.qsum[0];
   const float denom = acts.scale[0] * w_scale;
   const size_t tile_bytes = static_cast<size_t>(padded_cols) * kTileRows / 4;
-  for (int r = row_begin; r < row_end; r += kTileRows) {
-    int32_t dots[kTileRows];
-    tile_dots<L, F>(lut + static_cast<size_t>(r / kTileRows) * tile_bytes, tables.data(), padded_cols / 4, dots);
+  auto store = [&](int r, const int32_t* dots) {
     const int n = row_end - r < kTileRows ? row_end - r : kTileRows;
     for (int i = 0; i < n; ++i) out[r + i] = static_cast<float>(dots[i] + correction) / denom;
+  };
+  int r = row_begin;
+  for (; r + T * kTileRows <= row_end; r += T * kTileRows) {
+    int32_t dots[T][kTileRows];
+    tile_dots<L, F, T>(lut + static_cast<size_t>(r / kTileRows) * tile_bytes, tile_bytes, tables.data(),
+                       padded_cols / 4, dots);
+    for (int t = 0; t < T; ++t) store(r + t * kTileRows, dots[t]);
+  }
+  for (; r < row_end; r += kTileRows) {
+    int32_t dots[1][kTileRows];
+    tile_dots<L, F, 1>(lut + static_cast<size_t>(r / kTileRows) * tile_bytes, tile_bytes, tables.data(),
+                       padded_cols / 4, dots);
+    store(r, dots[0]);
   }
 }
 
@@ -143,10 +165,12 @@ void lut_repack(const uint8_t* packed, int rows, int padded_cols, uint8_t* dst) 
 const LutVariant* lut_variants() {
   static const LutVariant variants[] = {
 #if defined(BITMAMBA_WASM_RELAXED)
-      {"lut-relaxed", lut_gemv<RelaxedSwizzle, DotFlush>},
-      {"lut-swizzle", lut_gemv<Swizzle, DotFlush>},
+      {"lut-relaxed", lut_gemv<RelaxedSwizzle, DotFlush, 1>},
+      {"lut-relaxed-x2", lut_gemv<RelaxedSwizzle, DotFlush, 2>},
+      {"lut-swizzle", lut_gemv<Swizzle, DotFlush, 1>},
 #else
-      {"lut-swizzle", lut_gemv<Swizzle, ExtendFlush>},
+      {"lut-swizzle", lut_gemv<Swizzle, ExtendFlush, 1>},
+      {"lut-swizzle-x2", lut_gemv<Swizzle, ExtendFlush, 2>},
 #endif
       {nullptr, nullptr},
   };
