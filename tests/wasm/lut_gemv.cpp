@@ -24,8 +24,8 @@ int code_at(const uint8_t* row, int c) {
 int split_lo(int a) { return ((a + 8) & 15) - 8; }
 int split_hi(int a) { return (a - split_lo(a)) >> 4; }
 
-// Tables of every column pair; returns the sum of q (the codes are w + 1, so
-// the caller's qsum correction becomes qsum_of_q - qsum).
+// Tables of every column pair; returns the sum of q. The lookups add up
+// sum w q, and kernels.h's dot is sum (w + 1) q - qsum = sum w q + sum q - qsum.
 int32_t build_tables(const int8_t* q, int padded_cols, int8_t* tables) {
   int32_t sum = 0;
   for (int p = 0; p < padded_cols / 2; ++p) {
@@ -65,7 +65,8 @@ struct RelaxedSwizzle {
 };
 
 // lo and hi of a row side by side, then one dot with (1, 16): exact, the
-// second operand being 7-bit.
+// second operand being 7-bit (and |lo + 16 hi| <= 1088, far from the int16
+// saturation of x86's pmaddubsw).
 struct DotFlush {
   static v128_t weigh(v128_t interleaved) {
     const v128_t w = wasm_i16x8_splat(1 | 16 << 8);
