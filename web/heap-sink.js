@@ -14,8 +14,7 @@ import { Sha256 } from './sha256.js';
 import { WasmSha256 } from './sha256-wasm.js';
 
 const PROGRESS_INTERVAL_MS = 50;
-// Bytes handed to the hash worker but not hashed yet, at most: a network
-// faster than hashing must not queue up a second copy of the model.
+// Bytes copied for the hash worker but not hashed yet, at most.
 const HASH_BACKLOG_BYTES = 32 << 20;
 const HASH_BATCH_BYTES = 1 << 20;
 const MiB = 1 << 20;
@@ -34,12 +33,16 @@ export function throttled(onProgress, phase) {
   };
 }
 
+const isShared = (buffer) => Object.prototype.toString.call(buffer) === '[object SharedArrayBuffer]';
+
 /**
- * SHA-256 of a stream of chunks, computed in a nested worker so that hashing
- * overlaps the download instead of following it. The chunks go in batches
- * of 1 MiB: a network chunk is often 64 KiB, and a message per chunk costs
- * more than copying it. `module` (a promise of the compiled wasm SHA-256, or
- * of null) picks the hasher; without it, or where workers cannot start
+ * SHA-256 of the bytes written into the heap buffer, computed in a nested
+ * worker so that hashing overlaps the download instead of following it.
+ * The worker reads each 1 MiB written straight from the heap (shared memory,
+ * posted once per batch, no copy); where shared memory cannot be posted
+ * (a page that is not cross-origin isolated) each batch is copied and
+ * transferred. `module` (a promise of the compiled wasm SHA-256, or of
+ * null) picks the hasher; without it, or where workers cannot start
  * workers, the hash is computed in JS, inline in the second case.
  */
 export class ParallelSha256 {
@@ -49,8 +52,9 @@ export class ParallelSha256 {
     this.waiters = [];
     this.failed = null;
     this.inline = null;
-    this.batch = null;
-    this.batched = 0;
+    this.from = 0;     // the heap bytes [from, to) are written and not yet sent
+    this.to = 0;
+    this.copying = false;
     try {
       this.worker = new Worker(new URL('./hash-worker.js', import.meta.url), { type: 'module', name: 'bitmamba-hash' });
     } catch {
@@ -79,43 +83,47 @@ export class ParallelSha256 {
     while (!condition() && !this.failed) await new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Hashes `chunk` after the bytes before it; the caller may reuse the chunk afterwards. */
-  async update(chunk) {
+  /** Hashes bytes [at, at + n) of `heap` (a fresh view of the buffer), which follow the bytes before them. */
+  async update(heap, at, n) {
     if (this.inline) {
-      (await this.inline).update(chunk);
+      (await this.inline).update(heap.subarray(at, at + n));
       return;
     }
-    for (let at = 0; at < chunk.length && !this.failed;) {
-      this.batch ??= new Uint8Array(HASH_BATCH_BYTES);
-      const n = Math.min(HASH_BATCH_BYTES - this.batched, chunk.length - at);
-      this.batch.set(chunk.subarray(at, at + n), this.batched);
-      this.batched += n;
-      at += n;
-      if (this.batched === HASH_BATCH_BYTES) await this.flush();
-    }
+    this.to = at + n;
+    if (this.to - this.from >= HASH_BATCH_BYTES) await this.flush(heap);
   }
 
-  async flush() {
-    if (this.batched === 0) return;
+  async flush(heap) {
+    if (this.to === this.from) return;
     await this.started;
     if (this.failed || !this.worker) return;
-    const buffer = this.batched === HASH_BATCH_BYTES ? this.batch.buffer : this.batch.buffer.slice(0, this.batched);
-    this.sent += this.batched;
-    this.batch = null;
-    this.batched = 0;
-    this.worker.postMessage(buffer, [buffer]);
+    const view = heap.subarray(this.from, this.to);
+    this.sent += view.length;
+    this.from = this.to;
+    if (!this.copying && isShared(view.buffer)) {
+      try {
+        this.worker.postMessage({ shared: view.buffer, at: view.byteOffset, length: view.length });
+        return;
+      } catch {
+        this.copying = true;  // a SharedArrayBuffer that cannot be posted: not cross-origin isolated
+      }
+    }
+    const copy = view.slice().buffer;
+    this.worker.postMessage({ copy }, [copy]);
+    // A network faster than hashing must not queue up a second copy of the model.
     if (this.sent - this.done > HASH_BACKLOG_BYTES) await this.until(() => this.sent - this.done <= HASH_BACKLOG_BYTES);
   }
 
   /** Hex digest, or null if hashing failed (the download itself is fine then). */
-  async hex() {
+  async hex(heap) {
     if (this.inline) return (await this.inline).hex();
     if (this.failed) return null;
-    await this.flush();
+    await this.flush(heap);
     this.worker.postMessage('digest');
     await this.until(() => this.result);
     this.close();
-    return this.failed ? null : this.result;
+    // A batch the worker could not receive would leave a digest of less than the file.
+    return this.failed || this.done !== this.sent ? null : this.result;
   }
 
   close() {
@@ -200,7 +208,8 @@ export class HeapSink {
     this.loaded += chunk.length;
     const t0 = performance.now();
     // A fresh view each time: any call into wasm may have grown (replaced) the heap.
-    this.engine.heapView(this.buf).set(chunk, at);
+    const heap = this.engine.heapView(this.buf);
+    heap.set(chunk, at);
     const t1 = performance.now();
     if (this.writer && !fromCacheFile) {
       this.writer.write(chunk, at);
@@ -208,7 +217,7 @@ export class HeapSink {
     }
     const t2 = performance.now();
     this.progress(this.loaded, this.size);
-    if (this.hash) await this.hash.update(chunk);
+    if (this.hash) await this.hash.update(heap, at, chunk.length);
     this.timings.heapCopyMs += t1 - t0;
     this.timings.cacheWriteMs += t2 - t1;
     this.timings.hashWaitMs += performance.now() - t2;
@@ -225,7 +234,7 @@ export class HeapSink {
     }
     this.progress(this.loaded, this.size, true);
     const t0 = performance.now();
-    const hex = this.hash ? await this.hash.hex() : null;
+    const hex = this.hash ? await this.hash.hex(this.engine.heapView(this.buf)) : null;
     this.timings.hashWaitMs += performance.now() - t0;
     return hex;
   }
