@@ -149,8 +149,8 @@ export async function readCached(entry, target, onProgress, signal) {
   if (sync) {
     // Through a buffer of our own rather than straight into the heap: pages
     // of fresh wasm memory that the OS filled in read() cost as much again
-    // when the engine first touches them (its prepare step ran 4x slower,
-    // as long as the read), while pages filled by a copy in JS do not.
+    // when the engine first touches them (its prepare step ran 5 to 10x
+    // slower, about as long as the read), while pages a copy in JS filled do not.
     const bounce = new Uint8Array(Math.min(READ_CHUNK, entry.size));
     try {
       for (let at = 0; at < entry.size; at += READ_CHUNK) {
