@@ -1,18 +1,24 @@
 #!/usr/bin/env node
 // Runs web/bench.html in one or every browser engine and prints its figures,
-// next to the native CLI's `bench` on the same model, run in the same
-// invocation, as ratios.
+// next to the native CLI's `bench` on the same model (run in the same
+// invocation, with the default kernels and with --isa avx2), as ratios, and
+// every target of the browser's speed goals with pass or miss.
 //
 //   node scripts/bench-browser.mjs [--browser chromium|firefox|webkit|all] [--model FILE] [--preset 255m]
-//        [--threads N] [--prompt-tokens 128] [--gen-tokens 128] [--runs 3] [--variant auto] [--kernels NAME]
-//        [--no-isolation] [--no-native] [--json] [--executable PATH] [--web DIR]...
+//        [--threads 2] [--prompt-tokens 512] [--gen-tokens 128] [--runs 3] [--variant auto] [--kernels NAME]
+//        [--no-isolation] [--no-native] [--json] [--executable PATH] [--rounds N]
+//        [--web DIR [--dist DIR]]...
 //
 // Without --model it uses a synthetic model of the preset (default 255m:
 // the shapes of BitMamba-2 255M, random weights), made with the CLI into
 // build/bench/ on first use. The browsers are driven by scripts/drivers/.
-// --web (repeatable) benchmarks other front ends (a checkout's web/) against
-// the same wasm build, in the order given: `--web web --web OLD/web --web
-// web` interleaves a before and after in one run.
+// --web (repeatable) benchmarks other front ends (a checkout's web/), each
+// with the wasm build of the --dist that follows it (else the last --dist
+// given before it, else build/wasm/dist), in the order given; --rounds N runs
+// that sequence N times. `--web OLD/web --dist OLD/dist --web web --dist
+// build/wasm/dist --rounds 2` interleaves a before and after of both the
+// front end and the wasm build in one run. The targets are printed, never
+// asserted: this is a benchmark, not a test.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,10 +31,10 @@ import { ENGINES, driverFor } from './drivers/index.mjs';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const o = {
-  model: null, preset: '255m', threads: null, promptTokens: 128, genTokens: 128, runs: 3, variant: 'auto', kernels: '',
-  isolation: true, native: true, json: false, browser: 'chromium', executable: null,
+  model: null, preset: '255m', threads: 2, promptTokens: 512, genTokens: 128, runs: 3, variant: 'auto', kernels: '',
+  isolation: true, native: true, json: false, browser: 'chromium', executable: null, rounds: 1,
   cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
-  dist: path.join(ROOT, 'build', 'wasm', 'dist'), webs: [],
+  dist: path.join(ROOT, 'build', 'wasm', 'dist'), setups: [],
 };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
@@ -48,8 +54,13 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--browser') o.browser = v();
   else if (a === '--executable' || a === '--chromium') o.executable = v();
   else if (a === '--cli') o.cli = path.resolve(v());
-  else if (a === '--dist') o.dist = path.resolve(v());
-  else if (a === '--web') o.webs.push(path.resolve(v()));
+  else if (a === '--rounds') o.rounds = Number(v());
+  else if (a === '--dist') {
+    // Pairs with the --web before it; also the default for any --web after.
+    o.dist = path.resolve(v());
+    const last = o.setups.at(-1);
+    if (last && !last.distGiven) Object.assign(last, { dist: o.dist, distGiven: true });
+  } else if (a === '--web') o.setups.push({ web: path.resolve(v()), dist: o.dist, distGiven: false });
   else {
     console.error(`bench-browser: unknown argument ${a}`);
     process.exit(2);
@@ -65,12 +76,14 @@ if (!o.model) {
     if (r.status !== 0) process.exit(1);
   }
 }
-if (!fs.existsSync(path.join(o.dist, 'bitmamba-simd128.wasm'))) {
-  console.error(`bench-browser: no wasm build in ${o.dist} (scripts/build-wasm.sh)`);
-  process.exit(1);
+if (o.setups.length === 0) o.setups.push({ web: path.join(ROOT, 'web'), dist: o.dist });
+for (const { dist } of o.setups) {
+  if (!fs.existsSync(path.join(dist, 'bitmamba-simd128.wasm'))) {
+    console.error(`bench-browser: no wasm build in ${dist} (scripts/build-wasm.sh)`);
+    process.exit(1);
+  }
 }
-
-if (o.webs.length === 0) o.webs.push(path.join(ROOT, 'web'));
+const label = (dir) => path.relative(ROOT, dir) || '.';
 const engines = o.browser === 'all' ? ENGINES : [o.browser];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -97,41 +110,69 @@ async function benchIn(engine, url) {
   }
 }
 
-const nativeByThreads = new Map();
-function nativeBench(threads) {
+// The CLI's bench on the same model and settings: with its default kernels
+// (AVX-512 where the CPU has it) and with --isa avx2, once per round.
+const nativeRuns = new Map();
+function nativeBench(threads, isa, round) {
   if (!o.native || !fs.existsSync(o.cli)) return null;
-  if (!nativeByThreads.has(threads)) {
-    const r = spawnSync(o.cli, ['bench', o.model, '--threads', String(threads), '--prompt-tokens', String(o.promptTokens),
-      '--gen-tokens', String(o.genTokens), '--runs', String(o.runs), '--json'], { encoding: 'utf8' });
+  const key = `${threads} ${isa} ${round}`;
+  if (!nativeRuns.has(key)) {
+    const args = ['bench', o.model, '--threads', String(threads), '--prompt-tokens', String(o.promptTokens),
+      '--gen-tokens', String(o.genTokens), '--runs', String(o.runs), '--json'];
+    if (isa) args.push('--isa', isa);
+    const r = spawnSync(o.cli, args, { encoding: 'utf8' });
     let parsed = null;
     if (r.status === 0) {
       try { parsed = JSON.parse(r.stdout); } catch { parsed = null; }
-    }
-    nativeByThreads.set(threads, parsed);
+    } else console.error(`bench-browser: native bench ${isa || 'default'} failed: ${r.stderr.trim()}`);
+    nativeRuns.set(key, parsed);
   }
-  return nativeByThreads.get(threads);
+  return nativeRuns.get(key);
 }
 
 const results = [];
 let failed = false;
-for (const engine of engines) {
-  for (const web of o.webs) {
-    const { server, url } = await startServer({ port: 0, web, dist: o.dist, models: path.dirname(o.model), isolation: o.isolation });
-    try {
-      results.push({ ...(await benchIn(engine, url)), web: path.relative(ROOT, web) || '.' });
-    } catch (e) {
-      console.error(`bench-browser: ${engine}: ${e.message}`);
-      failed = true;
-    } finally {
-      server.close();
+for (let round = 1; round <= o.rounds; round++) {
+  for (const engine of engines) {
+    for (const { web, dist } of o.setups) {
+      const { server, url } = await startServer({ port: 0, web, dist, models: path.dirname(o.model), isolation: o.isolation });
+      try {
+        results.push({ ...(await benchIn(engine, url)), web: label(web), dist: label(dist), round });
+      } catch (e) {
+        console.error(`bench-browser: ${engine}: ${e.message}`);
+        failed = true;
+      } finally {
+        server.close();
+      }
     }
   }
+  for (const r of results.filter((x) => x.round === round && !x.error)) {
+    r.native = nativeBench(r.threads, '', round);
+    r.nativeAvx2 = nativeBench(r.threads, 'avx2', round);
+  }
 }
-for (const r of results) r.native = r.error ? null : nativeBench(r.threads);
 
 const MiB = 1 << 20;
-const f = (x, d = 1) => (x == null ? '–' : x.toFixed(d));
-const ratio = (a, b) => (a != null && b ? `${(a / b).toFixed(2)}×` : '–');
+const f = (x, d = 1) => (x == null || Number.isNaN(x) ? '–' : x.toFixed(d));
+const over = (a, b) => (a != null && b ? a / b : null);
+const ratio = (a, b) => (over(a, b) == null ? '–' : `${over(a, b).toFixed(2)}×`);
+
+// The speed goals of the browser runtime, each as {name, goal, value, unit, pass}.
+function targets(r) {
+  const fileMB = r.fileBytes / 1e6;
+  const downloadMs = r.loadNetworkTimings?.readMs;
+  const list = [
+    { name: `decode, page / native AVX2 (${r.threads} threads)`, goal: '≥ 0.55×', value: over(r.pageDecodeTokensPerSecond, r.nativeAvx2?.decode_tok_s), unit: '×', pass: (v) => v >= 0.55 },
+    { name: 'decode, page / engine time', goal: '≥ 0.97×', value: over(r.pageDecodeTokensPerSecond, r.decodeTokensPerSecond), unit: '×', pass: (v) => v >= 0.97 },
+    { name: 'prefill / native AVX2', goal: '≥ 0.50×', value: over(r.prefillTokensPerSecond, r.nativeAvx2?.prefill_tok_s), unit: '×', pass: (v) => v >= 0.5 },
+    { name: `first token (${r.promptTokens}-token prompt${r.promptTokens === 512 ? '' : '; the goal is for 512'})`, goal: '≤ 450 ms', value: r.timeToFirstTokenMs, unit: ' ms', pass: (v) => v <= 450 },
+    { name: 'download (localhost), verified', goal: '≥ 250 MB/s', value: downloadMs ? fileMB / (downloadMs / 1000) : null, unit: ' MB/s', pass: (v) => v >= 250 },
+    { name: 'load from the cache', goal: '≤ 800 ms', value: r.loadCacheMs, unit: ' ms', pass: (v) => v <= 800 },
+    { name: 'wasm memory − file', goal: '≤ 48 MiB', value: (r.heapBytes - r.fileBytes) / MiB, unit: ' MiB', pass: (v) => v <= 48 },
+  ];
+  return list.map((t) => ({ ...t, verdict: t.value == null ? 'n/a' : t.pass(t.value) ? 'pass' : 'MISS' }));
+}
+const shown = (t) => (t.value == null ? '–' : `${f(t.value, t.unit === '×' ? 2 : t.unit === ' MiB' ? 1 : 0)}${t.unit}`);
 
 function printOne(result) {
   if (result.error) {
@@ -140,32 +181,42 @@ function printOne(result) {
     return;
   }
   const n = result.native;
-  console.log(`== ${result.engine}${o.webs.length > 1 ? `, front end ${result.web}` : ''}`);
+  const a = result.nativeAvx2;
+  const t = result.loadNetworkTimings;
+  console.log(`== ${result.engine}, front end ${result.web}, wasm ${result.dist}${o.rounds > 1 ? `, round ${result.round}` : ''}`);
   console.log(`model          ${path.relative(ROOT, o.model)} (${(result.fileBytes / MiB).toFixed(1)} MiB)`);
   console.log(`browser        ${result.engine}, ${result.variant} (${result.isa}), ${result.threads} thread(s), ${result.crossOriginIsolated ? 'cross-origin isolated' : 'not isolated'}`);
-  console.log(`load, network  ${f(result.loadNetworkMs, 0)} ms (engine ${f(result.loadNetworkTimings.engineMs, 0)}, download ${f(result.loadNetworkTimings.readMs, 0)}, prepare ${f(result.loadNetworkTimings.parseMs, 0)}; localhost)`);
+  console.log(`load, network  ${f(result.loadNetworkMs, 0)} ms (engine ${f(t.engineMs, 0)}, download ${f(t.readMs, 0)}, prepare ${f(t.parseMs, 0)}; localhost)`);
+  const d = result.downloadTimings;
+  if (d) console.log(`  download      ${d.chunks} chunks; waiting for the network ${f(d.networkWaitMs, 0)} ms, for the engine ${f(d.engineWaitMs, 0)}, copying into the heap ${f(d.heapCopyMs, 0)}, writing the cache ${f(d.cacheWriteMs, 0)}, waiting for the hash ${f(d.hashWaitMs, 0)}`);
   console.log(`load, cache    ${result.loadCacheMs == null ? 'no cache in this browser' : `${f(result.loadCacheMs, 0)} ms (engine ${f(result.loadCacheTimings.engineMs, 0)}, read ${f(result.loadCacheTimings.readMs, 0)}, prepare ${f(result.loadCacheTimings.parseMs, 0)})`}`);
-  console.log(`prefill        ${f(result.prefillTokensPerSecond)} tok/s (${result.promptTokens} tokens)${n ? `, ${ratio(result.prefillTokensPerSecond, n.prefill_tok_s)} native` : ''}`);
+  console.log(`prefill        ${f(result.prefillTokensPerSecond)} tok/s (${result.promptTokens} tokens), ${ratio(result.prefillTokensPerSecond, n?.prefill_tok_s)} native ${n?.isa ?? ''}, ${ratio(result.prefillTokensPerSecond, a?.prefill_tok_s)} native avx2`);
   console.log(`first token    ${f(result.timeToFirstTokenMs, 0)} ms`);
-  console.log(`decode         ${f(result.decodeTokensPerSecond)} tok/s (${result.generatedTokens} tokens, median of ${o.runs}; engine time)${n ? `, ${ratio(result.decodeTokensPerSecond, n.decode_tok_s)} native` : ''}`);
-  console.log(`decode, page   ${f(result.pageDecodeTokensPerSecond)} tok/s (as the page receives the tokens), ${ratio(result.pageDecodeTokensPerSecond, result.decodeTokensPerSecond)} engine time${n ? `, ${ratio(result.pageDecodeTokensPerSecond, n.decode_tok_s)} native` : ''}`);
-  console.log(`wasm memory    ${(result.heapBytes / MiB).toFixed(0)} MiB`);
-  if (n) {
-    console.log(`native CLI     prefill ${f(n.prefill_tok_s)} tok/s, decode ${f(n.decode_tok_s)} tok/s, first token ${f(n.ttft_ms ?? n.time_to_first_token_ms, 0)} ms (${n.isa ?? ''}, ${n.threads ?? result.threads} threads)`);
+  console.log(`decode         ${f(result.decodeTokensPerSecond)} tok/s (${result.generatedTokens} tokens, median of ${o.runs}; engine time), ${ratio(result.decodeTokensPerSecond, n?.decode_tok_s)} native ${n?.isa ?? ''}, ${ratio(result.decodeTokensPerSecond, a?.decode_tok_s)} native avx2`);
+  console.log(`decode, page   ${f(result.pageDecodeTokensPerSecond)} tok/s (as the page receives the tokens), ${ratio(result.pageDecodeTokensPerSecond, result.decodeTokensPerSecond)} engine time, ${ratio(result.pageDecodeTokensPerSecond, n?.decode_tok_s)} native ${n?.isa ?? ''}, ${ratio(result.pageDecodeTokensPerSecond, a?.decode_tok_s)} native avx2`);
+  console.log(`wasm memory    ${(result.heapBytes / MiB).toFixed(0)} MiB (file + ${((result.heapBytes - result.fileBytes) / MiB).toFixed(1)} MiB)`);
+  for (const [name, x] of [['native CLI', n], ['native avx2', a]]) {
+    if (x) console.log(`${name.padEnd(15)}prefill ${f(x.prefill_tok_s)} tok/s, decode ${f(x.decode_tok_s)} tok/s, first token ${f(x.ttft_ms, 0)} ms (${x.isa}, ${x.threads} threads)`);
+  }
+  console.log('targets');
+  for (const x of targets(result)) console.log(`  ${x.verdict.padEnd(5)} ${x.name}: ${shown(x)} (goal ${x.goal})`);
+}
+
+function printTable(list) {
+  const names = targets(list[0]).map((x) => x.name.replace(/ \(.*\)$/, ''));
+  console.log(`\n| round | engine | front end | wasm | build | threads | load network ms | load cache ms | prefill tok/s | decode tok/s | page tok/s | ${names.join(' | ')} |`);
+  console.log(`|${' --- |'.repeat(11 + names.length)}`);
+  for (const r of list) {
+    const cells = targets(r).map((x) => `${shown(x)} ${x.verdict}`);
+    console.log(`| ${r.round} | ${r.engine} | ${r.web} | ${r.dist} | ${r.variant} | ${r.threads} | ${f(r.loadNetworkMs, 0)} | ${r.loadCacheMs == null ? 'no cache' : f(r.loadCacheMs, 0)} | ${f(r.prefillTokensPerSecond)} | ${f(r.decodeTokensPerSecond)} | ${f(r.pageDecodeTokensPerSecond)} | ${cells.join(' | ')} |`);
   }
 }
 
 if (o.json) {
-  console.log(JSON.stringify(results, null, 2));
+  console.log(JSON.stringify(results.map((r) => (r.error ? r : { ...r, targets: targets(r).map(({ pass, ...x }) => x) })), null, 2));
 } else {
   for (const r of results) printOne(r);
-  if (results.length > 1) {
-    console.log('\n| engine | front end | build | threads | load network ms | load cache ms | prefill tok/s | decode tok/s | page tok/s | page / engine | prefill / native | decode / native |');
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-    for (const r of results.filter((x) => !x.error)) {
-      const n = r.native;
-      console.log(`| ${r.engine} | ${r.web} | ${r.variant} | ${r.threads} | ${f(r.loadNetworkMs, 0)} | ${r.loadCacheMs == null ? 'no cache' : f(r.loadCacheMs, 0)} | ${f(r.prefillTokensPerSecond)} | ${f(r.decodeTokensPerSecond)} | ${f(r.pageDecodeTokensPerSecond)} | ${ratio(r.pageDecodeTokensPerSecond, r.decodeTokensPerSecond)} | ${ratio(r.prefillTokensPerSecond, n?.prefill_tok_s)} | ${ratio(r.decodeTokensPerSecond, n?.decode_tok_s)} |`);
-    }
-  }
+  const ok = results.filter((x) => !x.error);
+  if (ok.length > 1) printTable(ok);
 }
 process.exit(failed ? 1 : 0);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs the npm package bitmamba-web into build/package/bitmamba-web-<version>.tgz
 # (npm pack; nothing is published): the page-side API and its worker from
-# web/, both wasm builds from build/wasm/dist/, the types, and the package's
+# web/, both wasm builds and the SHA-256 module from build/wasm/dist/, the types, and the package's
 # own package.json and README from package/. The files keep web/'s layout,
 # which is how every runtime URL resolves: relative to the module asking.
 #
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 dist=build/wasm/dist
 stage=build/package/stage
 rm -rf "$stage" build/package/bitmamba-web-*.tgz
-for f in bitmamba-simd128.{js,wasm,worker.js} bitmamba-relaxed.{js,wasm,worker.js}; do
+for f in bitmamba-simd128.{js,wasm,worker.js} bitmamba-relaxed.{js,wasm,worker.js} bitmamba-sha256.wasm; do
   if [ ! -f "$dist/$f" ]; then
     echo "build-package: $dist/$f is missing; run scripts/build-wasm.sh" >&2
     exit 77
@@ -27,8 +27,8 @@ cp package/package.json package/README.md "$stage/"
 # The runtime modules: the API, the worker and everything they import (the
 # package-contents test checks that no import is left out, and that
 # package.json's "files" lists exactly what is staged here).
-cp web/{bitmamba.js,bitmamba.d.ts,bit2.js,download.js,errors.js,hash-worker.js,heap-sink.js,loader.js,model-cache.js,sha256.js,wasm-engine.js,worker.js} "$stage/"
-cp "$dist"/bitmamba-{simd128,relaxed}.{js,wasm,worker.js} "$stage/dist/"
+cp web/{bitmamba.js,bitmamba.d.ts,bit2.js,download.js,errors.js,hash-worker.js,heap-sink.js,loader.js,model-cache.js,sha256.js,sha256-wasm.js,wasm-engine.js,worker.js} "$stage/"
+cp "$dist"/bitmamba-{simd128,relaxed}.{js,wasm,worker.js} "$dist"/bitmamba-sha256.wasm "$stage/dist/"
 
 if [ "${1:-}" = "--dry-run" ]; then
   (cd "$stage" && npm pack --dry-run --loglevel=notice)

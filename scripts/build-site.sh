@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Writes build/site/, a folder any static host serves as it is: the demo page,
-# the bench page, the API and its worker, the wasm builds in dist/, the
+# the bench page, the API and its worker, the wasm builds (and the SHA-256
+# module that checks downloads) in dist/, the
 # opt-in cross-origin-isolation service worker (coi-sw.js), a _headers file
 # (COOP/COEP/CSP, for hosts that read one: Netlify, Cloudflare Pages) and,
 # with --with-demo-model, the offline demo model in models/.
@@ -26,7 +27,7 @@ while (($#)); do
 done
 
 dist=build/wasm/dist
-for f in bitmamba-simd128.{js,wasm,worker.js} bitmamba-relaxed.{js,wasm,worker.js}; do
+for f in bitmamba-simd128.{js,wasm,worker.js} bitmamba-relaxed.{js,wasm,worker.js} bitmamba-sha256.wasm; do
   if [ ! -f "$dist/$f" ]; then
     echo "build-site: $dist/$f is missing; run scripts/build-wasm.sh" >&2
     exit 77
@@ -37,7 +38,7 @@ rm -rf "$out"
 mkdir -p "$out/dist"
 # The pages and every module they load; the types are for the package only.
 find web -maxdepth 1 -type f ! -name '*.d.ts' -exec cp {} "$out/" \;
-cp "$dist"/bitmamba-{simd128,relaxed}.{js,wasm,worker.js} "$out/dist/"
+cp "$dist"/bitmamba-{simd128,relaxed}.{js,wasm,worker.js} "$dist"/bitmamba-sha256.wasm "$out/dist/"
 
 if ((with_model)); then
   mkdir -p "$out/models"

@@ -104,6 +104,7 @@ async function run() {
       cacheStatusSecond: info.cache.status,
       loadNetworkMs: net.ms,
       loadNetworkTimings: netInfo.timings,
+      downloadTimings: netInfo.download?.timings ?? null,
       // null where the browser cannot keep the model: the second load downloaded it again.
       loadCacheMs: info.cache.status === 'hit' ? cached.ms : null,
       loadCacheTimings: info.cache.status === 'hit' ? info.timings : null,

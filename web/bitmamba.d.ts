@@ -74,6 +74,11 @@ export interface DownloadStats {
   retries: number;
   receivedBytes: number;
   readBackBytes: number;
+  /** Where the time went: awaiting the body's chunks, the engine, copying into the heap, writing the cache, the hash. */
+  timings: {
+    chunks: number; networkWaitMs: number; engineWaitMs: number;
+    heapCopyMs: number; cacheWriteMs: number; hashWaitMs: number;
+  };
 }
 
 export interface ModelInfo {

@@ -68,8 +68,9 @@ function contentRange(response) {
 }
 
 class Download {
-  constructor(engineReady, url, { useCache, uncached, signal, onProgress, retries }) {
+  constructor(engineReady, url, { useCache, uncached, signal, onProgress, retries, hashModule }) {
     this.engineReady = engineReady;
+    this.hashModule = hashModule;  // a promise of the compiled wasm SHA-256 (sha256-wasm.js), or of null
     this.url = url;
     this.useCache = useCache;
     this.signal = signal;
@@ -84,6 +85,7 @@ class Download {
     this.published = null;   // {sha256, header} the server gave for the file, to check the download against
     this.started = false;    // a first answer arrived: later failures are drops, not an unreachable URL
     this.stats = { requests: 0, resumes: 0, restarts: 0, retries: 0, receivedBytes: 0, readBackBytes: 0 };
+    this.network = { chunks: 0, waitMs: 0 };  // the body's chunks, and the time spent awaiting them
   }
 
   newSink(knownSize, resumed = null) {
@@ -95,7 +97,7 @@ class Download {
       return this.openWriter(size);
     };
     const verify = this.published !== null;  // a published hash is checked even when nothing is cached
-    return new HeapSink(this.engineReady, { knownSize, hash: caching || verify, verify, openWriter, progress: this.progress });
+    return new HeapSink(this.engineReady, { knownSize, hash: caching || verify, hashModule: this.hashModule, verify, openWriter, progress: this.progress });
   }
 
   async openWriter(size) {
@@ -125,12 +127,12 @@ class Download {
     }
     this.sink = this.newSink(null, writer);
     try {
+      const buffer = new Uint8Array(Math.min(READ_BACK_CHUNK, loaded));
       for (let at = 0; at < loaded;) {
-        const n = Math.min(READ_BACK_CHUNK, loaded - at);
-        const chunk = new Uint8Array(n);
-        if (writer.readBack(chunk, at) !== n) throw new Error('the partial file is shorter than its progress file says');
-        await this.sink.push(chunk, true);  // the hash worker may take the chunk's buffer
-        at += n;
+        const chunk = buffer.subarray(0, Math.min(READ_BACK_CHUNK, loaded - at));
+        if (writer.readBack(chunk, at) !== chunk.length) throw new Error('the partial file is shorter than its progress file says');
+        await this.sink.push(chunk, true);
+        at += chunk.length;
       }
     } catch (e) {
       await this.sink.abandon();  // removes the partial file too
@@ -229,7 +231,11 @@ class Download {
           this.validator = null;  // the next request is a plain one, from the start
           continue;
         }
-        await drain(response.body.getReader(), this.sink, this.signal, (n) => { this.stats.receivedBytes += n; });
+        await drain(response.body.getReader(), this.sink, this.signal, (n, ms) => {
+          this.stats.receivedBytes += n;
+          this.network.chunks++;
+          this.network.waitMs += ms;
+        });
         return;
       } catch (e) {
         if (!(e instanceof ConnectionDropped)) throw e;
@@ -294,7 +300,7 @@ export async function downloadModel(engineReady, url, options) {
     url,
     sha256,
     published: d.published && { ...d.published, matched: sha256 !== null },
-    download: { ...d.stats },
+    download: { ...d.stats, timings: { chunks: d.network.chunks, networkWaitMs: d.network.waitMs, ...sink.timings } },
     get cache() { return d.cacheState; },
     async commit() {
       if (!writer || writer.skipped) {

@@ -11,11 +11,12 @@
 import { BitMambaError } from './errors.js';
 import { parseBit2Prefix, BIT2_PREFIX_BYTES } from './bit2.js';
 import { Sha256 } from './sha256.js';
+import { WasmSha256 } from './sha256-wasm.js';
 
 const PROGRESS_INTERVAL_MS = 50;
-// Bytes handed to the hash worker but not hashed yet, at most: a network
-// faster than hashing must not queue up a second copy of the model.
+// Bytes copied for the hash worker but not hashed yet, at most.
 const HASH_BACKLOG_BYTES = 32 << 20;
+const HASH_BATCH_BYTES = 1 << 20;
 const MiB = 1 << 20;
 
 export function formatMiB(bytes) {
@@ -32,25 +33,36 @@ export function throttled(onProgress, phase) {
   };
 }
 
+const isShared = (buffer) => Object.prototype.toString.call(buffer) === '[object SharedArrayBuffer]';
+
 /**
- * SHA-256 of a stream of chunks, computed in a nested worker so that hashing
- * (~100-200 MiB/s in JS) overlaps the download instead of following it.
- * Falls back to hashing inline where workers cannot start workers.
+ * SHA-256 of the bytes written into the heap buffer, computed in a nested
+ * worker so that hashing overlaps the download instead of following it.
+ * The worker reads each 1 MiB written straight from the heap (shared memory,
+ * posted once per batch, no copy); where shared memory cannot be posted
+ * (a page that is not cross-origin isolated) each batch is copied and
+ * transferred. `module` (a promise of the compiled wasm SHA-256, or of
+ * null) picks the hasher; without it, or where workers cannot start
+ * workers, the hash is computed in JS, inline in the second case.
  */
 export class ParallelSha256 {
-  constructor() {
+  constructor(module) {
     this.sent = 0;
     this.done = 0;
     this.waiters = [];
     this.failed = null;
     this.inline = null;
+    this.from = 0;     // the heap bytes [from, to) are written and not yet sent
+    this.to = 0;
+    this.copying = false;
     try {
       this.worker = new Worker(new URL('./hash-worker.js', import.meta.url), { type: 'module', name: 'bitmamba-hash' });
     } catch {
       this.worker = null;
-      this.inline = new Sha256();
+      this.inline = Promise.resolve(module).then((m) => (m ? new WasmSha256(m) : new Sha256()));
       return;
     }
+    this.started = Promise.resolve(module).then((m) => this.worker?.postMessage({ module: m }));
     this.worker.onmessage = (e) => {
       this.done = e.data.done;
       if (e.data.hex) this.result = e.data.hex;
@@ -71,29 +83,47 @@ export class ParallelSha256 {
     while (!condition() && !this.failed) await new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Takes ownership of `chunk` (its buffer may be transferred). */
-  async update(chunk) {
+  /** Hashes bytes [at, at + n) of `heap` (a fresh view of the buffer), which follow the bytes before them. */
+  async update(heap, at, n) {
     if (this.inline) {
-      this.inline.update(chunk);
+      (await this.inline).update(heap.subarray(at, at + n));
       return;
     }
-    if (this.failed) return;
-    const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength &&
-      !(typeof SharedArrayBuffer !== 'undefined' && chunk.buffer instanceof SharedArrayBuffer);
-    const buffer = whole ? chunk.buffer : chunk.slice().buffer;
-    this.sent += chunk.byteLength;
-    this.worker.postMessage(buffer, [buffer]);
+    this.to = at + n;
+    if (this.to - this.from >= HASH_BATCH_BYTES) await this.flush(heap);
+  }
+
+  async flush(heap) {
+    if (this.to === this.from) return;
+    await this.started;
+    if (this.failed || !this.worker) return;
+    const view = heap.subarray(this.from, this.to);
+    this.sent += view.length;
+    this.from = this.to;
+    if (!this.copying && isShared(view.buffer)) {
+      try {
+        this.worker.postMessage({ shared: view.buffer, at: view.byteOffset, length: view.length });
+        return;
+      } catch {
+        this.copying = true;  // a SharedArrayBuffer that cannot be posted: not cross-origin isolated
+      }
+    }
+    const copy = view.slice().buffer;
+    this.worker.postMessage({ copy }, [copy]);
+    // A network faster than hashing must not queue up a second copy of the model.
     if (this.sent - this.done > HASH_BACKLOG_BYTES) await this.until(() => this.sent - this.done <= HASH_BACKLOG_BYTES);
   }
 
   /** Hex digest, or null if hashing failed (the download itself is fine then). */
-  async hex() {
-    if (this.inline) return this.inline.hex();
+  async hex(heap) {
+    if (this.inline) return (await this.inline).hex();
     if (this.failed) return null;
+    await this.flush(heap);
     this.worker.postMessage('digest');
     await this.until(() => this.result);
     this.close();
-    return this.failed ? null : this.result;
+    // A batch the worker could not receive would leave a digest of less than the file.
+    return this.failed || this.done !== this.sent ? null : this.result;
   }
 
   close() {
@@ -107,11 +137,11 @@ export class ParallelSha256 {
  * the header. Optionally hashes them and mirrors them into a cache file.
  */
 export class HeapSink {
-  constructor(engineReady, { knownSize, hash, verify = false, openWriter, progress }) {
+  constructor(engineReady, { knownSize, hash, hashModule = null, verify = false, openWriter, progress }) {
     this.engineReady = engineReady;  // the engine may still be starting while the first bytes arrive
     this.engine = null;
     this.knownSize = knownSize;   // from Content-Length or Blob.size; null if unknown
-    this.hash = hash ? new ParallelSha256() : null;
+    this.hash = hash ? new ParallelSha256(hashModule) : null;
     this.verify = verify;         // keep hashing without a cache file: the caller checks the digest
     this.openWriter = openWriter; // async (size) => CacheWriter | null
     this.progress = progress;
@@ -122,6 +152,8 @@ export class HeapSink {
     this.loaded = 0;
     this.writer = null;
     this.header = null;
+    // Where a download's time goes (model.info.download.timings).
+    this.timings = { engineWaitMs: 0, heapCopyMs: 0, cacheWriteMs: 0, hashWaitMs: 0 };
   }
 
   /** `fromCacheFile`: the bytes were read back from the cache file, which already holds them. */
@@ -142,7 +174,9 @@ export class HeapSink {
   async allocate() {
     this.header = parseBit2Prefix(this.head);
     const size = this.header.fileBytes;
+    const t0 = performance.now();
     this.engine = await this.engineReady;
+    this.timings.engineWaitMs = performance.now() - t0;
     if (this.knownSize != null && this.knownSize !== size) {
       throw new BitMambaError('corrupt_model',
         this.knownSize < size
@@ -172,14 +206,21 @@ export class HeapSink {
     }
     const at = this.loaded;
     this.loaded += chunk.length;
+    const t0 = performance.now();
     // A fresh view each time: any call into wasm may have grown (replaced) the heap.
-    this.engine.heapView(this.buf).set(chunk, at);
+    const heap = this.engine.heapView(this.buf);
+    heap.set(chunk, at);
+    const t1 = performance.now();
     if (this.writer && !fromCacheFile) {
       this.writer.write(chunk, at);
       this.writer.recordProgress(this.loaded);
     }
+    const t2 = performance.now();
     this.progress(this.loaded, this.size);
-    if (this.hash) await this.hash.update(chunk);  // last: it may take the chunk's buffer
+    if (this.hash) await this.hash.update(heap, at, chunk.length);
+    this.timings.heapCopyMs += t1 - t0;
+    this.timings.cacheWriteMs += t2 - t1;
+    this.timings.hashWaitMs += performance.now() - t2;
   }
 
   async finish() {
@@ -192,7 +233,10 @@ export class HeapSink {
         { size: this.loaded, expected: this.size });
     }
     this.progress(this.loaded, this.size, true);
-    return this.hash ? this.hash.hex() : null;
+    const t0 = performance.now();
+    const hex = this.hash ? await this.hash.hex(this.engine.heapView(this.buf)) : null;
+    this.timings.hashWaitMs += performance.now() - t0;
+    return hex;
   }
 
   /** Frees the heap and the hash but keeps the cache file, with its progress noted, for a later load to resume. */
@@ -222,12 +266,13 @@ export class ConnectionDropped extends Error {
 /**
  * Feeds a stream's chunks to the sink until it ends. A failed read is
  * ConnectionDropped (the caller may resume); the sink's own errors pass.
- * `onChunk(n)` counts what arrived.
+ * `onChunk(n, ms)` counts what arrived and how long the read waited for it.
  */
 export async function drain(reader, sink, signal, onChunk = () => {}) {
   for (;;) {
     if (signal.aborted) throw new BitMambaError('aborted', 'Loading was cancelled.');
     let step;
+    const t0 = performance.now();
     try {
       step = await reader.read();
     } catch (e) {
@@ -235,7 +280,7 @@ export async function drain(reader, sink, signal, onChunk = () => {}) {
       throw new ConnectionDropped(e);
     }
     if (step.done) return;
-    onChunk(step.value.length);
+    onChunk(step.value.length, performance.now() - t0);
     await sink.push(step.value);
   }
 }

@@ -22,7 +22,7 @@ import { lookupCached, readCached, removeCached, probeCache } from './model-cach
  */
 
 /** @returns {Promise<Loaded>} */
-export async function loadFromUrl(engineReady, url, { cache, signal, onProgress, retries = DEFAULT_RETRIES }) {
+export async function loadFromUrl(engineReady, url, { cache, signal, onProgress, retries = DEFAULT_RETRIES, hashModule = null }) {
   if (!Number.isInteger(retries) || retries < 0 || retries > 100) {
     throw new BitMambaError('invalid_argument', `retries must be an integer from 0 to 100, not ${retries}.`);
   }
@@ -43,7 +43,7 @@ export async function loadFromUrl(engineReady, url, { cache, signal, onProgress,
     }
   }
 
-  return downloadModel(engineReady, absolute, { useCache, uncached: cacheState, signal, onProgress, retries });
+  return downloadModel(engineReady, absolute, { useCache, uncached: cacheState, signal, onProgress, retries, hashModule });
 }
 
 async function loadFromCache(engine, entry, signal, onProgress) {

@@ -16,6 +16,7 @@
 
 import { BitMambaError, errorToMessage, asBitMambaError } from './errors.js';
 import { loadFromUrl, loadFromBlob, loadFromArrayBuffer } from './loader.js';
+import { compileSha256 } from './sha256-wasm.js';
 
 const END_OF_TEXT = 50256;
 const GREEDY_BELOW = 0.05;
@@ -111,7 +112,7 @@ async function startEngine(options, threads, t0) {
     throw new BitMambaError('unsupported_browser',
       'This browser lacks WebAssembly SIMD (128-bit), which BitMamba needs. Use a current Chrome, Edge, Firefox or Safari.');
   }
-  const wasmBase = options.wasmBase ?? new URL('./dist/', import.meta.url).href;
+  const wasmBase = wasmBaseOf(options);
   if (typeof SharedArrayBuffer === 'undefined') {
     // Emscripten's pthread glue names SharedArrayBuffer even when it
     // starts no thread. Where the constructor is not a global (outside
@@ -125,6 +126,11 @@ async function startEngine(options, threads, t0) {
   } catch (e) {
     throw await engineStartError(e, variant, wasmBase);
   }
+}
+
+// Where the engine's files (and the SHA-256 module) are.
+function wasmBaseOf(options) {
+  return options.wasmBase ?? new URL('./dist/', import.meta.url).href;
 }
 
 // Missing engine files are a deployment problem, not the browser's.
@@ -144,9 +150,9 @@ async function engineStartError(e, variant, wasmBase) {
 }
 
 // The model's bytes into the engine's heap, from the URL (or the cache), a Blob or an ArrayBuffer.
-function readSource(engineReady, source, options, { signal, onProgress }, skipCache) {
+function readSource(engineReady, source, options, { signal, onProgress, hashModule }, skipCache) {
   if (source.url !== undefined) {
-    return loadFromUrl(engineReady, source.url, { cache: options.cache !== false && !skipCache, retries: options.retries, signal, onProgress });
+    return loadFromUrl(engineReady, source.url, { cache: options.cache !== false && !skipCache, retries: options.retries, signal, onProgress, hashModule });
   }
   if (source.blob !== undefined) return loadFromBlob(engineReady, source.blob, { signal, onProgress });
   if (source.buffer !== undefined) return loadFromArrayBuffer(engineReady, source.buffer, { signal, onProgress });
@@ -176,8 +182,11 @@ async function load({ source, options }, { signal, emit }) {
   const engineReady = started.then((s) => s.engine);
   engineReady.catch(() => {});  // reported through the loaders or the await below
 
+  // A download is hashed (for the cache key and the published hash): the
+  // hasher compiles while the engine starts.
+  const hashModule = source.url !== undefined ? compileSha256(wasmBaseOf(options)) : null;
   const t1 = performance.now();
-  let loaded = await readSource(engineReady, source, options, { signal, onProgress }, false);
+  let loaded = await readSource(engineReady, source, options, { signal, onProgress, hashModule }, false);
   const { variant, variantReason, engineMs } = await started;
   engine = await engineReady;
   const readMs = performance.now() - t1;
@@ -188,7 +197,7 @@ async function load({ source, options }, { signal, emit }) {
   } catch (err) {
     if (loaded.source !== 'cache' || err.code !== 'corrupt_model') throw err;
     // A cached copy the engine refuses (damaged on disk): fetch it again.
-    loaded = await readSource(engineReady, source, options, { signal, onProgress }, true);
+    loaded = await readSource(engineReady, source, options, { signal, onProgress, hashModule }, true);
     t2 = performance.now();
     await parseModel(loaded, options, threads, onProgress);
   }

@@ -322,13 +322,16 @@ test('no_isolation_single_thread', async () => {
     assert(loaded.state === 'ready', `load failed: ${JSON.stringify(loaded.error)}`);
     assert(loaded.info.crossOriginIsolated === false, 'should not be isolated');
     assert(loaded.info.threads === 1, `expected 1 thread, got ${loaded.info.threads}`);
+    // Without isolation the heap cannot be posted to the hash worker: it gets copies.
+    const sha = (await import('node:crypto')).createHash('sha256').update(demoBytes).digest('hex');
+    assert(loaded.info.sha256 === sha, `sha256 ${loaded.info.sha256} != ${sha} (cache ${JSON.stringify(loaded.info.cache)})`);
     const settings = { prompt: PROMPT, seed: 5, maxTokens: 32 };
     const run = await generateViaUi(page, settings);
     const promptIds = await page.evaluate((p) => window.bitmambaDemo.model.tokenize(p).then(Array.from), PROMPT);
     sameTokens(run.tokens, nativeTokens(promptIds, settings), 'single-thread generation vs CLI');
     assert(await page.isVisible('#coi-note'), 'the one-thread note should be shown');
     assert(problems.length === 0, problems.join('\n'));
-    return `1 thread; ${run.tokens.length} tokens equal the CLI's`;
+    return `1 thread; the download's SHA-256 is the file's; ${run.tokens.length} tokens equal the CLI's`;
   } finally {
     await context.close();
   }

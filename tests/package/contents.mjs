@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // What the packed tarball holds: exactly the files a page needs (the API,
 // the worker and every module they import, both wasm builds with their
-// pthread glue, the types, README and package.json), a package.json a
+// pthread glue, the SHA-256 module, the types, README and package.json), a package.json a
 // bundler and TypeScript resolve (exports, types, files, a semver version),
 // and a README that opens with a short example.
 //
@@ -52,6 +52,7 @@ try {
       if (!files.includes(`dist/bitmamba-${variant}.${ext}`)) problems.push(`dist/bitmamba-${variant}.${ext} is missing`);
     }
   }
+  if (!files.includes('dist/bitmamba-sha256.wasm')) problems.push('dist/bitmamba-sha256.wasm (the download hash) is missing');
 
   // Every module a packed module names, statically, dynamically or as a
   // worker URL, is packed too: nothing refers back into the repository.
