@@ -31,13 +31,11 @@ inline int32_t sum_i32x4(v128_t v) {
 }
 
 // Wasm has no prefetch instruction; a byte load stands in for one. With
-// kTouchLongRows, a GEMV over rows of more than 1024 columns (255M out_proj;
-// 1B in_proj and out_proj) loads one byte of every cache line of the next
-// group of rows while it computes a group: 16 R bytes per half-block, the
-// whole next group by the end. Without it, those GEMVs streamed 15-25% below
-// their in-cache speed under Node 20 (relaxed, 1 thread: 55-59 against 41-43
-// us per 255M out_proj in decode). Short rows stream at the in-cache speed
-// already, and the extra load made them 5-8% slower.
+// kTouchLongRows (rows of more than 1024 columns: 255M out_proj; 1B in_proj
+// and out_proj) or kTouchShortRows, a GEMV loads one byte of every cache line
+// of the next group of rows while it computes a group: 16 R bytes per
+// half-block, the whole next group by the end. Which tables touch which rows
+// is measured: see each table's constants.
 inline void touch(const uint8_t* p) { (void)*reinterpret_cast<const volatile uint8_t*>(p); }
 
 #if defined(BITMAMBA_WASM_RELAXED)
@@ -56,7 +54,7 @@ inline void touch(const uint8_t* p) { (void)*reinterpret_cast<const volatile uin
 // x1 products go to "lo", x4 ones to "hi"; the total is (4 lo + hi) / 4.
 // The activations as the relaxed kernels read them: int8, as given.
 struct ActsI8 {
-  const int8_t* q[2];
+  const int8_t* q[8];  // up to the GEMM's kGemmTokens
   void prepare(const QuantizedActs& acts, int t0, int nt) {
     for (int k = 0; k < nt; ++k) q[k] = acts.q + static_cast<size_t>(t0 + k) * acts.padded_cols;
   }
@@ -86,6 +84,11 @@ struct PairsI16 {
   // and with the rows in cache long rows run faster than short ones).
   static constexpr int kGemvRows = 2;
   static constexpr int kGemvRowsLong = 4;
+  // Long rows without the touch streamed 15-25% below their in-cache speed
+  // under Node 20 (1 thread: 55-59 against 41-43 us per 255M out_proj); short
+  // rows stream at the in-cache speed already, and the touch made them 5-8%
+  // slower.
+  static constexpr bool kTouchShortRows = false;
   static constexpr bool kTouchLongRows = true;
   using Acts = ActsI8;
   static constexpr int kFlushBlocks = 4;
@@ -153,8 +156,15 @@ struct PairsI16 {
 // one instruction where the engine has VNNI; int32 sums need no flushing.
 struct DotAddI32 {
   static constexpr const char* kIsa = "relaxed-dot-add";
-  static constexpr int kGemvRows = 2;  // as PairsI16
-  static constexpr int kGemvRowsLong = 4;
+  // Each sum is a chain of dependent dot-adds (vpdpbusd: 5 cycles, 2 a
+  // cycle), so the GEMV keeps one chain per field and row: 8 in flight for 2
+  // rows. Against two chains per row (x1 and x4 fields) and 2 / 4 rows, in
+  // Chromium at 1 thread, this ran 12-13% faster on the 255M in_proj and
+  // lm_head and 20-30% on the longer rows, but only with the touch ahead on
+  // every row; without it, short rows ran 20% slower than before.
+  static constexpr int kGemvRows = 2;
+  static constexpr int kGemvRowsLong = 2;
+  static constexpr bool kTouchShortRows = true;
   static constexpr bool kTouchLongRows = true;
   using Acts = ActsI8;
 
@@ -166,9 +176,10 @@ struct DotAddI32 {
   static void row_dots(const uint8_t* w, size_t row_bytes, const int8_t* const* q, int blocks, int32_t out[R][NT],
                        const uint8_t* ahead) {
     const v128_t m03 = wasm_i8x16_splat(0x03), m0c = wasm_i8x16_splat(0x0c);
-    v128_t lo[R][NT], hi[R][NT];
+    v128_t acc[R][NT][4];  // per field: scaled x1, x4, x1, x4
     for (int r = 0; r < R; ++r)
-      for (int k = 0; k < NT; ++k) lo[r][k] = hi[r][k] = wasm_i32x4_splat(0);
+      for (int k = 0; k < NT; ++k)
+        for (int f = 0; f < 4; ++f) acc[r][k][f] = wasm_i32x4_splat(0);
 #pragma clang loop unroll(disable)
     for (int hb = 0; hb < 2 * blocks; ++hb) {
       const int b = hb >> 1, h = hb & 1;
@@ -177,15 +188,16 @@ struct DotAddI32 {
         const Fields f(wasm_v128_load(w + r * row_bytes + hb * 16), m03, m0c);
         for (int k = 0; k < NT; ++k) {
           const int8_t* x = q[k] + b * kBlockCols + 16 * h;
-          lo[r][k] = dot_add(f.c[0], wasm_v128_load(x), lo[r][k]);
-          hi[r][k] = dot_add(f.c[1], wasm_v128_load(x + 32), hi[r][k]);
-          lo[r][k] = dot_add(f.c[2], wasm_v128_load(x + 64), lo[r][k]);
-          hi[r][k] = dot_add(f.c[3], wasm_v128_load(x + 96), hi[r][k]);
+          for (int i = 0; i < 4; ++i) acc[r][k][i] = dot_add(f.c[i], wasm_v128_load(x + 32 * i), acc[r][k][i]);
         }
       }
     }
     for (int r = 0; r < R; ++r)
-      for (int k = 0; k < NT; ++k) out[r][k] = (4 * sum_i32x4(lo[r][k]) + sum_i32x4(hi[r][k])) >> 2;
+      for (int k = 0; k < NT; ++k) {
+        const int32_t lo = sum_i32x4(wasm_i32x4_add(acc[r][k][0], acc[r][k][2]));
+        const int32_t hi = sum_i32x4(wasm_i32x4_add(acc[r][k][1], acc[r][k][3]));
+        out[r][k] = (4 * lo + hi) >> 2;
+      }
   }
 
   // The GEMM's register block (see gemm_block): int32 sums, never flushed,
@@ -238,35 +250,17 @@ void gemm_block(const uint8_t* w, size_t row_bytes, const int8_t* const* q, int 
     for (int k = 0; k < NT; ++k) out[r][k] = sum_i32x4(total[r][k]);
 }
 
-// Tokens [t0, t0 + NT) of rows [row_begin, row_end): R rows at a time, then
-// the rows left one at a time.
-template <class K, int R, int NT>
-void gemm_tokens(const uint8_t* packed, int padded_cols, float w_scale, const QuantizedActs& acts, int t0,
-                 int row_begin, int row_end, float* out, size_t out_stride) {
-  const size_t row_bytes = static_cast<size_t>(padded_cols) / 4;
-  const int blocks = padded_cols / kBlockCols;
-  const int8_t* q[NT];
-  float denom[NT];
-  for (int k = 0; k < NT; ++k) {
-    q[k] = acts.q + static_cast<size_t>(t0 + k) * acts.padded_cols;
-    denom[k] = acts.scale[t0 + k] * w_scale;
+// The GEMM as matmul_tokens sees a table: gemm_block for row_dots.
+template <class K>
+struct Gemm {
+  using Acts = typename K::Acts;
+  template <int R, int NT, bool kTouch>
+  static void row_dots(const uint8_t* w, size_t row_bytes, const int8_t* const* q, int blocks, int32_t out[R][NT],
+                       const uint8_t*) {
+    static_assert(!kTouch, "the GEMM reads its rows many times over; nothing to touch ahead");
+    gemm_block<K, R, NT>(w, row_bytes, q, blocks, out);
   }
-  auto store = [&](int r, const int32_t* dot) {
-    for (int k = 0; k < NT; ++k)
-      out[(t0 + k) * out_stride + r] = static_cast<float>(dot[k] - acts.qsum[t0 + k]) / denom[k];
-  };
-  int r = row_begin;
-  for (; r + R <= row_end; r += R) {
-    int32_t dot[R][NT];
-    gemm_block<K, R, NT>(packed + r * row_bytes, row_bytes, q, blocks, dot);
-    for (int i = 0; i < R; ++i) store(r + i, dot[i]);
-  }
-  for (; r < row_end; ++r) {
-    int32_t dot[1][NT];
-    gemm_block<K, 1, NT>(packed + r * row_bytes, row_bytes, q, blocks, dot);
-    store(r, dot[0]);
-  }
-}
+};
 
 #else
 
@@ -306,6 +300,7 @@ struct WidenedI16 {
   static constexpr int kGemvRows = 3;  // rows per pass of the GEMV: they share the activation loads
   static constexpr int kGemvRowsLong = 3;
   // Off: touching ahead made no difference that stood out of the noise.
+  static constexpr bool kTouchShortRows = false;
   static constexpr bool kTouchLongRows = false;
   using Acts = ActsI16;
 
@@ -385,7 +380,8 @@ void ternary_gemv_wasm(const uint8_t* packed, int padded_cols, float w_scale, co
       matmul_tokens<K, K::kGemvRowsLong, 1, K::kTouchLongRows>(packed, padded_cols, w_scale, acts, t, row_begin,
                                                                 row_end, out, out_stride);
     else
-      matmul_tokens<K, K::kGemvRows, 1>(packed, padded_cols, w_scale, acts, t, row_begin, row_end, out, out_stride);
+      matmul_tokens<K, K::kGemvRows, 1, K::kTouchShortRows>(packed, padded_cols, w_scale, acts, t, row_begin, row_end,
+                                                            out, out_stride);
   }
 }
 
@@ -401,7 +397,7 @@ void gemm_group(const uint8_t* packed, int padded_cols, float w_scale, const Qua
     if (nt < NT) return gemm_group<K, NT - 1>(packed, padded_cols, w_scale, acts, t0, nt, row_begin, row_end, out,
                                               out_stride);
   }
-  gemm_tokens<K, K::kGemmRows, NT>(packed, padded_cols, w_scale, acts, t0, row_begin, row_end, out, out_stride);
+  matmul_tokens<Gemm<K>, K::kGemmRows, NT>(packed, padded_cols, w_scale, acts, t0, row_begin, row_end, out, out_stride);
 }
 
 template <class K>
