@@ -26,6 +26,26 @@ bool is_exempt(int32_t id) {
 // a ranks before b: higher logit, then lower id.
 bool better(float la, int32_t ia, float lb, int32_t ib) { return la > lb || (la == lb && ia < ib); }
 
+// Whether some x[i] of n > 0 is above `threshold` or is NaN. The wasm form
+// keeps 4 lanes of maxima and a NaN mask; natively the compiler vectorises
+// the plain loop.
+bool any_above(const float* x, int n, float threshold) {
+  int i = 0;
+#if defined(__wasm_simd128__)
+  const v128_t t = wasm_f32x4_splat(threshold);
+  v128_t above = wasm_i32x4_splat(0);
+  for (; i + 4 <= n; i += 4) {
+    const v128_t v = wasm_v128_load(x + i);
+    // !(v <= t): above the threshold, or NaN.
+    above = wasm_v128_or(above, wasm_v128_not(wasm_f32x4_le(v, t)));
+  }
+  if (wasm_v128_any_true(above)) return true;
+#endif
+  bool found = false;
+  for (; i < n; ++i) found |= !(x[i] <= threshold);
+  return found;
+}
+
 Status bad_param(const char* name, float value, const char* range) {
   return make_error(ErrorCode::kInvalidArgument,
                     std::string(name) + " = " + std::to_string(value) + " must be " + range);
@@ -55,14 +75,16 @@ Sampler::Sampler(const SamplingParams& params, int vocab_size)
 }
 
 // Calls fn(id, penalized logit) for every id in increasing order, without
-// copying the logits: 64 ids at a time, and only the words of the seen-token
-// bitset that are not zero take the per-id penalty test.
-template <class Fn>
-void Sampler::for_each_penalized(const float* logits, const Session& session, Fn&& fn) const {
+// copying the logits: 64 ids at a time, the blocks [base, end) for which
+// wanted(base, end) holds, and only the words of the seen-token bitset that
+// are not zero take the per-id penalty test.
+template <class Wanted, class Fn>
+void Sampler::for_each_penalized(const float* logits, const Session& session, Wanted&& wanted, Fn&& fn) const {
   const float penalty = params_.repetition_penalty;
   const uint64_t* bits = session.seen_bits();
   for (int32_t base = 0; base < vocab_; base += 64) {
     const int32_t end = vocab_ - base < 64 ? vocab_ : base + 64;
+    if (!wanted(base, end)) continue;
     const uint64_t word = penalty != 1.0f ? bits[base / 64] : 0;
     if (word == 0) {
       for (int32_t id = base; id < end; ++id) fn(id, logits[id]);
@@ -134,6 +156,29 @@ int32_t Sampler::greedy(const float* logits, const Session& session) const {
   return best;
 }
 
+// The k best, sorted best first: one pass with an insertion into a short
+// sorted list. Once the list is full, a block of 64 ids whose raw logits are
+// all at most the k-th's is skipped whole: the penalty only lowers a logit
+// (it divides a positive one and multiplies a negative one by >= 1), and an
+// equal logit loses on its id, which is higher than every id in the list.
+// Most blocks are skipped so; V8 ran the per-id test alone at ~0.1 ms per
+// token over the 50257 logits.
+void Sampler::top_k(const float* logits, const Session& session, int k) {
+  const auto insert = [&](int32_t id, float l) {
+    if (static_cast<int>(candidates_.size()) == k) {
+      const Candidate& worst = candidates_.back();
+      if (!better(l, id, worst.logit, worst.id)) return;
+      candidates_.pop_back();
+    }
+    auto pos = std::upper_bound(candidates_.begin(), candidates_.end(), Candidate{l, id},
+                                [](const Candidate& x, const Candidate& y) { return better(x.logit, x.id, y.logit, y.id); });
+    candidates_.insert(pos, Candidate{l, id});
+  };
+  for_each_penalized(logits, session, [&](int32_t base, int32_t end) {
+    return static_cast<int>(candidates_.size()) < k || any_above(logits + base, end - base, candidates_.back().logit);
+  }, insert);
+}
+
 int32_t Sampler::sample(const float* logits, const Session& session) {
   if (params_.temperature < kGreedyBelow) return greedy(logits, session);
 
@@ -141,23 +186,12 @@ int32_t Sampler::sample(const float* logits, const Session& session) {
   candidates_.clear();
   if (k == vocab_) {
     // top_k off: every token is a candidate; a full sort is what was asked for.
-    for_each_penalized(logits, session, [&](int32_t id, float l) { candidates_.push_back(Candidate{l, id}); });
+    for_each_penalized(logits, session, [](int32_t, int32_t) { return true; },
+                       [&](int32_t id, float l) { candidates_.push_back(Candidate{l, id}); });
     std::sort(candidates_.begin(), candidates_.end(),
               [](const Candidate& a, const Candidate& b) { return better(a.logit, a.id, b.logit, b.id); });
   } else {
-    // The k best, sorted best first: one pass with an insertion into a short
-    // sorted list; almost every logit loses the comparison with the current
-    // k-th and costs one compare.
-    for_each_penalized(logits, session, [&](int32_t id, float l) {
-      if (static_cast<int>(candidates_.size()) == k) {
-        const Candidate& worst = candidates_.back();
-        if (!better(l, id, worst.logit, worst.id)) return;
-        candidates_.pop_back();
-      }
-      auto pos = std::upper_bound(candidates_.begin(), candidates_.end(), Candidate{l, id},
-                                  [](const Candidate& x, const Candidate& y) { return better(x.logit, x.id, y.logit, y.id); });
-      candidates_.insert(pos, Candidate{l, id});
-    });
+    top_k(logits, session, k);
   }
 
   const float top = candidates_[0].logit;

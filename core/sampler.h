@@ -40,8 +40,9 @@ class Sampler {
     int32_t id;
   };
   int32_t greedy(const float* logits, const Session& session) const;
-  template <class Fn>
-  void for_each_penalized(const float* logits, const Session& session, Fn&& fn) const;
+  template <class Wanted, class Fn>
+  void for_each_penalized(const float* logits, const Session& session, Wanted&& wanted, Fn&& fn) const;
+  void top_k(const float* logits, const Session& session, int k);
 
   SamplingParams params_;
   int vocab_;

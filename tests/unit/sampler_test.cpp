@@ -115,6 +115,33 @@ TEST_F(SamplerTest, MinPDropsUnlikelyTokens) {
   EXPECT_EQ(h.size(), 2u);
 }
 
+// top_k skips whole blocks of 64 ids that cannot enter the list: the kept
+// set must still be the k best penalised logits, lowest id first on ties,
+// with the candidates spread over blocks, one in the short last block, a
+// NaN, and penalised logits that were above the k-th before the penalty.
+TEST_F(SamplerTest, TopKKeepsTheKBestAcrossSkippedBlocks) {
+  see({5, 65, 66});
+  auto l = flat();
+  l[5] = 3.0f;    // seen: 3.0 / 1.15 = 2.61, still the best
+  l[10] = 1.0f;   // ties at the k-th place: the lowest id, 10, is kept
+  l[70] = 1.0f;
+  l[130] = 1.0f;
+  l[65] = 1.1f;   // seen: 0.957, out
+  l[66] = -0.1f;  // seen: -0.115
+  l[150] = std::nanf("");
+  l[200] = 1.05f;
+  l[299] = 1.02f;  // the last block holds ids 256..299
+  SamplingParams p;
+  p.top_k = 4;
+  p.min_p = 0.0f;
+  p.top_p = 1.0f;
+  p.temperature = 1.0f;
+  auto h = histogram(p, l, 3000);
+  std::vector<int32_t> kept;
+  for (const auto& [id, n] : h) kept.push_back(id);
+  EXPECT_EQ(kept, (std::vector<int32_t>{5, 10, 200, 299}));
+}
+
 TEST_F(SamplerTest, TopPKeepsTheSmallestPrefix) {
   auto l = flat(-40.0f);
   l[7] = std::log(0.5f);
