@@ -15,7 +15,7 @@
 //   streaming  distinct copies adding up to 192 MiB, one after the other: what
 //              decode sees, with every weight coming from memory.
 // Each figure is the best of several timed passes (the machine is shared).
-// Then the GEMVs of a whole 255M decode token through the thread pool, at 1
+// Then prefill's GEMM per table, and the GEMVs of a whole 255M decode token through the thread pool, at 1
 // and 2 threads, with the build's best table (decode_gemv_bench.cpp).
 // Before timing, each lookup-table variant's output is compared bit for bit
 // with the scalar table's; a mismatch fails the program.
@@ -150,6 +150,40 @@ bool bench_shape(const Shape& s, size_t bytes, size_t copies) {
   return ok;
 }
 
+// Prefill's GEMM: each table over 64 tokens (the session's chunk) of the
+// 255M in_proj and out_proj, in cache, in G weight-tokens a second (one
+// thread): the speed of its instructions, as prefill sees it per chunk.
+void bench_gemms() {
+  constexpr int kTokens = 64;
+  std::printf("\n%-16s %-16s %12s %10s   (prefill GEMM, %d tokens, in cache, 1 thread)\n", "kernels", "shape",
+              "Gweight-tok/s", "us/call", kTokens);
+  for (const Shape& s : kShapes) {
+    if (std::strcmp(s.name, "255m_in_proj") != 0 && std::strcmp(s.name, "255m_out_proj") != 0) continue;
+    const int padded = ternary_padded_cols(s.cols);
+    const size_t bytes = static_cast<size_t>(s.rows) * ternary_row_bytes(s.cols);
+    const std::vector<uint8_t> weights = random_weights(bytes, 1);
+    std::vector<int8_t> q(static_cast<size_t>(kTokens) * padded);
+    uint32_t seed = 13;
+    for (int8_t& v : q) v = static_cast<int8_t>(static_cast<int>(next(seed) >> 24) - 128);
+    std::vector<float> scale(kTokens, 3.0f);
+    std::vector<int32_t> qsum(kTokens, 5);
+    const QuantizedActs acts{q.data(), scale.data(), qsum.data(), kTokens, padded};
+    std::vector<float> out(static_cast<size_t>(kTokens) * s.rows);
+    std::vector<const char*> names;
+    std::vector<Gemv> gemms;
+    for (const char* name : {"relaxed", "relaxed-dot-add", "simd128"}) {
+      const Table* t = table_by_name(name);
+      if (t == nullptr) continue;
+      names.push_back(t->isa);
+      gemms.push_back([&, t](size_t) { t->ternary_gemm(weights.data(), padded, 1.5f, acts, 0, s.rows, out.data(), s.rows); });
+    }
+    // best_speeds counts bytes of weights; a call here covers kTokens weight-tokens per weight (4 a byte).
+    const std::vector<Speed> speeds = best_speeds(gemms, bytes * 4 * kTokens, 1);
+    for (size_t g = 0; g < gemms.size(); ++g)
+      std::printf("%-16s %-16s %12.2f %10.1f\n", names[g], s.name, speeds[g].gbps, speeds[g].us);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -161,6 +195,7 @@ int main() {
     const size_t copies = kStreamBytes / bytes > 1 ? kStreamBytes / bytes : 1;
     ok = bench_shape(s, bytes, copies) && ok;
   }
+  bench_gemms();
   bench::bench_decode_gemvs(table_best());
   return ok ? 0 : 1;
 }
