@@ -21,30 +21,20 @@ import { fileURLToPath } from 'node:url';
 import { CONTENT_SECURITY_POLICY, createHandler, startServer } from '../../scripts/serve.mjs';
 import { testModels, PROMPT_TOKENS, SAMPLING_CASES } from './test-models.mjs';
 import { conversationTests } from './conversation-tests.mjs';
+import { parseOptions } from '../common/options.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SKIP = 77;
 
-function parseArgs(argv) {
-  const o = {
-    cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
-    dist: path.join(ROOT, 'build', 'wasm', 'dist'),
-    out: path.join(ROOT, 'build', 'browser-tests'),
-    web: path.join(ROOT, 'web'),
-    chromium: '/usr/bin/chromium',
-    only: null,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i].replace(/^--/, '');
-    if (!(key in o)) throw new Error(`unknown argument ${argv[i]}`);
-    o[key] = argv[++i];
-  }
-  if (o.only) o.only = new Set(o.only.split(','));
-  for (const k of ['cli', 'dist', 'out', 'web']) o[k] = path.resolve(o[k]);
-  return o;
-}
-
-const args = parseArgs(process.argv.slice(2));
+const args = parseOptions(process.argv.slice(2), {
+  cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
+  dist: path.join(ROOT, 'build', 'wasm', 'dist'),
+  out: path.join(ROOT, 'build', 'browser-tests'),
+  web: path.join(ROOT, 'web'),
+  chromium: '/usr/bin/chromium',
+  only: null,
+}, ['cli', 'dist', 'out', 'web']);
+if (args.only) args.only = new Set(args.only.split(','));
 if (!fs.existsSync(path.join(args.dist, 'bitmamba-simd128.wasm'))) {
   console.log(`browser tests skipped: no wasm build in ${args.dist} (scripts/build-wasm.sh)`);
   process.exit(SKIP);

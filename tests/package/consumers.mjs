@@ -24,28 +24,18 @@ import { fileURLToPath } from 'node:url';
 import { launch, DEFAULT_EXECUTABLE } from '../../scripts/drivers/chromium.mjs';
 import { testModels, PROMPT_TOKENS } from '../browser/test-models.mjs';
 import { serveDir, ISOLATION_HEADERS, CDN_HEADERS } from './static-server.mjs';
+import { parseOptions } from '../common/options.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SKIP = 77;
 const SETTINGS = { seed: 42, maxTokens: 24 };
 const THREADS = 2;
 
-function parseArgs(argv) {
-  const o = {
-    consumer: null, tarball: null, chromium: DEFAULT_EXECUTABLE,
-    cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
-    out: path.join(ROOT, 'build', 'package-tests'),
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i].replace(/^--/, '');
-    if (!(key in o)) throw new Error(`unknown argument ${argv[i]}`);
-    o[key] = argv[++i];
-  }
-  for (const k of ['cli', 'out', 'tarball']) o[k] = o[k] && path.resolve(o[k]);
-  return o;
-}
-
-const args = parseArgs(process.argv.slice(2));
+const args = parseOptions(process.argv.slice(2), {
+  consumer: null, tarball: null, chromium: DEFAULT_EXECUTABLE,
+  cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
+  out: path.join(ROOT, 'build', 'package-tests'),
+}, ['cli', 'out', 'tarball']);
 if (!args.tarball || !fs.existsSync(args.tarball)) {
   console.log(`package tests skipped: no tarball at ${args.tarball} (scripts/build-package.sh needs the wasm build)`);
   process.exit(SKIP);

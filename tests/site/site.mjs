@@ -19,27 +19,17 @@ import { fileURLToPath } from 'node:url';
 import { launch, DEFAULT_EXECUTABLE } from '../../scripts/drivers/chromium.mjs';
 import { testModels } from '../browser/test-models.mjs';
 import { serveDir } from '../package/static-server.mjs';
+import { parseOptions } from '../common/options.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PROMPT_TEXT = 'The history of the printing press begins';
 const SETTINGS = { seed: 42, maxTokens: 24 };
 
-function parseArgs(argv) {
-  const o = {
-    check: null, site: null, chromium: DEFAULT_EXECUTABLE,
-    cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
-    out: path.join(ROOT, 'build', 'site-tests'),
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i].replace(/^--/, '');
-    if (!(key in o)) throw new Error(`unknown argument ${argv[i]}`);
-    o[key] = argv[++i];
-  }
-  for (const k of ['cli', 'out', 'site']) o[k] = o[k] && path.resolve(o[k]);
-  return o;
-}
-
-const args = parseArgs(process.argv.slice(2));
+const args = parseOptions(process.argv.slice(2), {
+  check: null, site: null, chromium: DEFAULT_EXECUTABLE,
+  cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
+  out: path.join(ROOT, 'build', 'site-tests'),
+}, ['cli', 'out', 'site']);
 if (!args.site || !fs.existsSync(path.join(args.site, 'models', 'bitmamba-demo.bin'))) {
   console.log(`site tests skipped: no site with the demo model at ${args.site} (scripts/build-site.sh --with-demo-model)`);
   process.exit(77);
