@@ -12,15 +12,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-dist=build/wasm/dist
+# shellcheck source=scripts/wasm-dist.sh
+. scripts/wasm-dist.sh
 stage=build/package/stage
 rm -rf "$stage" build/package/bitmamba-web-*.tgz
-for f in bitmamba-simd128.{js,wasm,worker.js} bitmamba-relaxed.{js,wasm,worker.js} bitmamba-sha256.wasm; do
-  if [ ! -f "$dist/$f" ]; then
-    echo "build-package: $dist/$f is missing; run scripts/build-wasm.sh" >&2
-    exit 77
-  fi
-done
+require_wasm_dist build-package
 
 mkdir -p "$stage/dist"
 cp package/package.json package/README.md "$stage/"
@@ -28,7 +24,7 @@ cp package/package.json package/README.md "$stage/"
 # package-contents test checks that no import is left out, and that
 # package.json's "files" lists exactly what is staged here).
 cp web/{bitmamba.js,bitmamba.d.ts,bit2.js,download.js,errors.js,hash-worker.js,heap-sink.js,loader.js,model-cache.js,sha256.js,sha256-wasm.js,wasm-engine.js,worker.js} "$stage/"
-cp "$dist"/bitmamba-{simd128,relaxed}.{js,wasm,worker.js} "$dist"/bitmamba-sha256.wasm "$stage/dist/"
+copy_wasm_dist "$stage/dist"
 
 if [ "${1:-}" = "--dry-run" ]; then
   (cd "$stage" && npm pack --dry-run --loglevel=notice)

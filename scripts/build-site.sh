@@ -26,19 +26,15 @@ while (($#)); do
   shift
 done
 
-dist=build/wasm/dist
-for f in bitmamba-simd128.{js,wasm,worker.js} bitmamba-relaxed.{js,wasm,worker.js} bitmamba-sha256.wasm; do
-  if [ ! -f "$dist/$f" ]; then
-    echo "build-site: $dist/$f is missing; run scripts/build-wasm.sh" >&2
-    exit 77
-  fi
-done
+# shellcheck source=scripts/wasm-dist.sh
+. scripts/wasm-dist.sh
+require_wasm_dist build-site
 
 rm -rf "$out"
 mkdir -p "$out/dist"
 # The pages and every module they load; the types are for the package only.
 find web -maxdepth 1 -type f ! -name '*.d.ts' -exec cp {} "$out/" \;
-cp "$dist"/bitmamba-{simd128,relaxed}.{js,wasm,worker.js} "$dist"/bitmamba-sha256.wasm "$out/dist/"
+copy_wasm_dist "$out/dist"
 
 if ((with_model)); then
   mkdir -p "$out/models"
