@@ -20,6 +20,7 @@ import { driverFor } from '../../scripts/drivers/index.mjs';
 import { compareWithTable, readEngineTable } from './engine-table.mjs';
 import { testModels, PROMPT_TOKENS, SAMPLING_CASES } from './test-models.mjs';
 import { resumeRoutes } from './resume-routes.mjs';
+import { parseOptions } from '../common/options.mjs';
 import crypto from 'node:crypto';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -30,23 +31,12 @@ const SKIP = 77;
 const HANG_MS = 90000;
 const MAX_RETRIES = 2;
 
-function parseArgs(argv) {
-  const o = {
-    browser: null, executable: null, 'skip-engine': process.env.BITMAMBA_SKIP_ENGINES ?? '',
-    cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
-    dist: path.join(ROOT, 'build', 'wasm', 'dist'),
-    out: path.join(ROOT, 'build', 'browser-tests'),
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i].replace(/^--/, '');
-    if (!(key in o)) throw new Error(`unknown argument ${argv[i]}`);
-    o[key] = argv[++i];
-  }
-  for (const k of ['cli', 'dist', 'out']) o[k] = path.resolve(o[k]);
-  return o;
-}
-
-const args = parseArgs(process.argv.slice(2));
+const args = parseOptions(process.argv.slice(2), {
+  browser: null, executable: null, 'skip-engine': process.env.BITMAMBA_SKIP_ENGINES ?? '',
+  cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
+  dist: path.join(ROOT, 'build', 'wasm', 'dist'),
+  out: path.join(ROOT, 'build', 'browser-tests'),
+}, ['cli', 'dist', 'out']);
 const engine = args.browser;
 if (args['skip-engine'].split(',').map((s) => s.trim()).includes(engine)) {
   console.log(`${engine}: skipped on request (--skip-engine / BITMAMBA_SKIP_ENGINES)`);
