@@ -7,8 +7,9 @@
 // the reading instead of adding to it.
 //
 // A pool thread and not a new Web Worker: the pool's workers are started
-// with the engine, so this starts no worker (starting a worker from a worker
-// now and then never returned in Firefox ESR; see docs/browser.md).
+// with the engine, so this starts no worker (a worker started from a worker
+// now and then never returned under test in Firefox ESR; docs/browser.md,
+// Tests).
 
 #include <emscripten/bind.h>
 #include <pthread.h>
