@@ -192,6 +192,7 @@ export class HeapSink {
         'Close other tabs or pick a smaller model.', { size, cause: String(e && e.message || e) });
     }
     this.size = size;
+    this.engine.startPrefault(this.buf);
     if (this.openWriter) this.writer = await this.openWriter(size);
     if (this.hash && !this.writer && !this.verify) {  // not caching after all: the hash has no use
       this.hash.close();
@@ -232,6 +233,7 @@ export class HeapSink {
         `The model file is truncated: ${this.loaded} bytes, but its header describes ${this.size}.`,
         { size: this.loaded, expected: this.size });
     }
+    this.engine.finishPrefault();
     this.progress(this.loaded, this.size, true);
     const t0 = performance.now();
     const hex = this.hash ? await this.hash.hex(this.engine.heapView(this.buf)) : null;

@@ -54,9 +54,11 @@ async function loadFromCache(engine, entry, signal, onProgress) {
   } catch (e) {
     throw new BitMambaError('quota', `Not enough memory for this model (${formatMiB(entry.size)}).`, { size: entry.size });
   }
+  engine.startPrefault(buf);
   try {
     progress(0, entry.size, true);
     await readCached(entry, () => engine.heapView(buf), (loaded) => progress(loaded, entry.size), signal);
+    engine.finishPrefault();
     progress(entry.size, entry.size, true);
     parseBit2Prefix(engine.heapView(buf).subarray(0, BIT2_PREFIX_BYTES));
   } catch (e) {

@@ -224,8 +224,27 @@ class Engine {
   freeBuffer(buf) {
     if (!buf || !this.buffers.has(buf.ptr)) return;  // freed already: nothing to do
     this.bufferOwnedBy(buf, 'caller');
+    this.finishPrefault();
     this.buffers.delete(buf.ptr);
     this.M.bufferFree(buf.ptr);
+  }
+
+  /**
+   * Touches the buffer's pages on a free pool thread, from its end
+   * backwards, while the caller fills it from the front (wasm/prefault.cpp):
+   * the page faults of fresh memory then overlap the filling instead of
+   * adding to it. Returns false, doing nothing, without a free pool thread
+   * (threads: 1). finishPrefault() stops it; loadModel and freeBuffer call it.
+   */
+  startPrefault(buf) {
+    this.bufferOwnedBy(buf, 'caller');
+    if (!this.M.PThread || this.M.PThread.unusedWorkers.length === 0) return false;
+    return this.M.prefaultStart(buf.ptr, buf.size);
+  }
+
+  /** Stops the prefault thread (if any) and waits for it; its worker is free again after. */
+  finishPrefault() {
+    this.M.prefaultFinish();
   }
 
   bufferOwnedBy(buf, owner) {
@@ -252,6 +271,7 @@ class Engine {
   loadModel(buf, options = {}) {
     this.bufferOwnedBy(buf, 'caller');
     const threads = checkInteger('threads', options.threads ?? this.threads, 1, MAX_THREADS);
+    this.finishPrefault();
     // Threads start synchronously only on a pre-started worker; one more
     // would wait for the event loop while this call spins.
     const free = this.M.PThread ? this.M.PThread.unusedWorkers.length : 0;
@@ -291,6 +311,7 @@ class Engine {
 
   /** Stops the worker threads (models must be disposed first); lets Node exit. */
   dispose() {
+    this.finishPrefault();
     if (this.M.PThread) this.M.PThread.terminateAllThreads();
   }
 }

@@ -320,6 +320,25 @@ test('threads beyond the engine pool are refused; disposal frees them', () => {
   assertStillWorks();
 });
 
+test('prefault: a pool thread touches a buffer while it is filled, changes no byte, and frees its worker', () => {
+  const buf = engine.allocBuffer(tinyBytes.length);
+  assert.equal(engine.startPrefault(buf), true, 'the pool has a free worker');
+  // Filled in small steps while the thread touches the pages from the end.
+  for (let at = 0; at < tinyBytes.length; at += 1000) engine.heapView(buf).set(tinyBytes.subarray(at, at + 1000), at);
+  engine.finishPrefault();
+  assert.ok(Buffer.from(engine.heapView(buf)).equals(Buffer.from(tinyBytes)), 'the buffer holds the bytes written');
+  const model = engine.loadModel(buf, { threads: 2 });  // needs the pool's worker back
+  assert.deepEqual(generateTokens(model), nativeTokens);
+  // While the model holds the pool there is no thread to prefault with.
+  const other = engine.allocBuffer(4096);
+  assert.equal(engine.startPrefault(other), false, 'no free worker while a model uses the pool');
+  model.dispose();
+  assert.equal(engine.startPrefault(other), true);
+  engine.freeBuffer(other);  // stops and waits for the thread first
+  throwsCode(() => engine.startPrefault(other), 'invalid_argument', 'a freed buffer');
+  assertStillWorks();
+});
+
 test('buffers: sizes out of range, memory exhausted', () => {
   for (const size of [0, -1, 1.5, 2 ** 32, NaN]) throwsCode(() => engine.allocBuffer(size), 'invalid_argument', `size ${size}`);
   throwsCode(() => engine.allocBuffer(2 ** 32 - 1), 'out_of_memory', '4 GiB');
