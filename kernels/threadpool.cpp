@@ -1,11 +1,5 @@
 #include "kernels/threadpool.h"
 
-#if defined(__EMSCRIPTEN__)
-#include <emscripten/threading.h>
-
-#include <climits>
-#endif
-
 namespace bitmamba {
 
 namespace {
@@ -23,21 +17,7 @@ inline void cpu_relax() {
 // after ~1 ms: longer than the gap between two kernels of one token,
 // shorter than a human notices.
 constexpr int kSpinsBeforeYield = 1 << 11;
-
-#if defined(__EMSCRIPTEN__)
-// In wasm std::this_thread::yield() does not give up the core (Emscripten's
-// sched_yield only runs the thread's queued calls), so an idle worker would
-// hold its core for all kSpinsBeforeSleep checks, some milliseconds: on a
-// busy machine that is time the thread doing the work may need. There a
-// worker checks this many times (tens of microseconds: longer than the gap
-// between two kernels of one token), then waits on the job word
-// (Atomics.wait) for up to kWasmWaitMs, which frees the core, and then
-// sleeps as a native worker does.
-constexpr int kWasmSpinsBeforeWait = 1 << 14;
-constexpr double kWasmWaitMs = 1.0;
-#else
 constexpr int kSpinsBeforeSleep = 1 << 16;
-#endif
 
 inline void wait_a_little(int spins) {
   if (spins < kSpinsBeforeYield)
@@ -121,9 +101,6 @@ void ThreadPool::run(int n, int grain, Call call, void* ctx) {
   // seq_cst on this store and on sleepers_: a worker going to sleep and this
   // caller must not both miss each other's write.
   claim_.store(static_cast<uint64_t>(job) << 32);
-#if defined(__EMSCRIPTEN__)
-  if (waiters_.load() > 0) emscripten_futex_wake(job_word(), INT_MAX);
-#endif
   if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
     wake_.notify_all();
@@ -137,18 +114,10 @@ void ThreadPool::worker_loop(uint32_t seen) {
     uint64_t cur;
     int spins = 0;
     while (job_of(cur = claim_.load(std::memory_order_acquire)) == seen) {
-#if defined(__EMSCRIPTEN__)
-      if (++spins < kWasmSpinsBeforeWait) continue;
-      if (spins == kWasmSpinsBeforeWait) {
-        wait_for_job(seen);
-        continue;
-      }
-#else
       if (++spins < kSpinsBeforeSleep) {
         wait_a_little(spins);
         continue;
       }
-#endif
       std::unique_lock<std::mutex> lock(mutex_);
       sleepers_.fetch_add(1);
       wake_.wait(lock, [&] { return job_of(claim_.load()) != seen; });
@@ -160,21 +129,5 @@ void ThreadPool::worker_loop(uint32_t seen) {
     work(seen);
   }
 }
-
-#if defined(__EMSCRIPTEN__)
-// The job number: the high half of claim_ (wasm is little-endian).
-volatile void* ThreadPool::job_word() { return reinterpret_cast<volatile char*>(&claim_) + 4; }
-
-// Returns when job `seen` is no longer the current one, or after kWasmWaitMs.
-// waiters_ is raised before the job is checked again and run() reads it
-// after posting a job (both sequentially consistent), so either this sees
-// the new job or run() sees the waiter and wakes it; the wait itself also
-// returns at once if the job word no longer holds `seen`.
-void ThreadPool::wait_for_job(uint32_t seen) {
-  waiters_.fetch_add(1);
-  if (job_of(claim_.load()) == seen) emscripten_futex_wait(job_word(), seen, kWasmWaitMs);
-  waiters_.fetch_sub(1);
-}
-#endif
 
 }  // namespace bitmamba

@@ -47,10 +47,6 @@ class ThreadPool {
   void worker_loop(uint32_t seen);
   // Claims and runs chunks of job `job` until none is left.
   void work(uint32_t job);
-#if defined(__EMSCRIPTEN__)
-  volatile void* job_word();
-  void wait_for_job(uint32_t seen);
-#endif
 
   std::vector<std::thread> workers_;
 
@@ -68,9 +64,6 @@ class ThreadPool {
   alignas(64) std::atomic<uint64_t> claim_{0};
   alignas(64) std::atomic<int> done_{0};  // items finished in the current job
   alignas(64) std::atomic<int> sleepers_{0};
-#if defined(__EMSCRIPTEN__)
-  std::atomic<int> waiters_{0};  // workers in wait_for_job
-#endif
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
   std::condition_variable wake_;
