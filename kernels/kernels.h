@@ -103,8 +103,8 @@ const Table& table_best();
 const Table* table_by_name(const char* isa);
 
 // The fastest of `tables` (null-terminated) at ternary_gemv on this machine
-// and JS engine, timed on a small synthetic matrix; a table must be clearly
-// (15%) faster than those listed before it to be picked over them. For a
+// and JS engine, timed on a small synthetic matrix; a table must be 3%
+// faster than those listed before it to be picked over them. For a
 // build that carries several tables whose speed depends on how the engine
 // compiles them: they all give the same results bit for bit, so the choice
 // changes speed only.
