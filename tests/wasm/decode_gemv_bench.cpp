@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/threadpool.h"
+#include "tests/wasm/random_operands.h"
 
 namespace bitmamba::kernels::bench {
 
@@ -42,14 +43,8 @@ struct Token {
 
 Token make_token() {
   Token t;
-  t.weights.resize(kLayers * (matrix_bytes(kInProj) + matrix_bytes(kOutProj)) + matrix_bytes(kLmHead));
-  uint32_t s = 3;
-  for (uint8_t& b : t.weights) {
-    s = s * 1664525u + 1013904223u;
-    b = static_cast<uint8_t>((s >> 8) % 3 | ((s >> 14) % 3) << 2 | ((s >> 20) % 3) << 4 | ((s >> 26) % 3) << 6);
-  }
-  t.q.resize(2048);
-  for (int8_t& v : t.q) v = static_cast<int8_t>((s = s * 1664525u + 1013904223u) >> 24);
+  t.weights = random_codes(kLayers * (matrix_bytes(kInProj) + matrix_bytes(kOutProj)) + matrix_bytes(kLmHead), 3);
+  t.q = random_int8(2048, 5);
   t.out.resize(static_cast<size_t>(kLmHead.rows));
   return t;
 }

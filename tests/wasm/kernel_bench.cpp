@@ -30,6 +30,7 @@
 #include "tests/common/bitlinear_shapes.h"
 #include "tests/wasm/decode_gemv_bench.h"
 #include "tests/wasm/lut_gemv.h"
+#include "tests/wasm/random_operands.h"
 
 namespace {
 
@@ -39,7 +40,8 @@ using bench::Shape;
 
 constexpr size_t kStreamBytes = size_t{192} << 20;
 
-uint32_t next(uint32_t& s) { return s = s * 1664525u + 1013904223u; }
+// The kernel tables timed, where the build has them.
+constexpr const char* kTableNames[] = {"relaxed", "relaxed-dot-add", "simd128"};
 
 // One GEMV over copy c of the weights.
 using Gemv = std::function<void(size_t copy)>;
@@ -72,30 +74,21 @@ void print(const char* kernels, const Shape& s, const Speed& cached, const Speed
   std::printf("%-16s %-16s %10.2f %10.2f %10.1f\n", kernels, s.name, cached.gbps, streamed.gbps, streamed.us);
 }
 
-// Random codes 0..2 in every field of `copies` matrices in the kernel layout.
-std::vector<uint8_t> random_weights(size_t bytes, size_t copies) {
-  std::vector<uint8_t> weights(bytes * copies);
-  uint32_t seed = 7;
-  for (uint8_t& b : weights) {
-    const uint32_t r = next(seed);
-    b = static_cast<uint8_t>((r >> 8) % 3 | ((r >> 14) % 3) << 2 | ((r >> 20) % 3) << 4 | ((r >> 26) % 3) << 6);
-  }
-  return weights;
-}
+// Random codes of `copies` matrices in the kernel layout.
+std::vector<uint8_t> random_weights(size_t bytes, size_t copies) { return bench::random_codes(bytes * copies, 7); }
 
+// Quantised activations of `tokens` tokens.
 struct Acts {
   std::vector<int8_t> q;
-  float scale = 3.0f;
-  int32_t qsum = 5;  // any value: the kernels subtract it as given
-  QuantizedActs view() const { return {q.data(), &scale, &qsum, 1, static_cast<int>(q.size())}; }
+  std::vector<float> scale;
+  std::vector<int32_t> qsum;  // any value: the kernels subtract it as given
+  int tokens, padded_cols;
+  QuantizedActs view() const { return {q.data(), scale.data(), qsum.data(), tokens, padded_cols}; }
 };
 
-Acts random_acts(int padded_cols) {
-  Acts a;
-  a.q.resize(static_cast<size_t>(padded_cols));
-  uint32_t seed = 11;
-  for (int8_t& v : a.q) v = static_cast<int8_t>(static_cast<int>(next(seed) >> 24) - 128);
-  return a;
+Acts random_acts(int padded_cols, int tokens, uint32_t seed) {
+  return {bench::random_int8(static_cast<size_t>(tokens) * padded_cols, seed), std::vector<float>(tokens, 3.0f),
+          std::vector<int32_t>(tokens, 5), tokens, padded_cols};
 }
 
 // Bit for bit against the scalar table on the first copy; false on a mismatch.
@@ -118,13 +111,13 @@ bool bench_shape(const Shape& s, size_t bytes, size_t copies) {
   std::vector<uint8_t> lut_weights(lut_bytes * copies);
   lut::lut_repack(weights.data(), s.rows, padded, lut_weights.data());
   for (size_t c = 1; c < copies; ++c) std::memcpy(&lut_weights[c * lut_bytes], lut_weights.data(), lut_bytes);
-  const Acts acts = random_acts(padded);
+  const Acts acts = random_acts(padded, 1, 11);
   const QuantizedActs view = acts.view();
   std::vector<float> out(static_cast<size_t>(s.rows));
 
   std::vector<const char*> names;
   std::vector<Gemv> gemvs;
-  for (const char* name : {"relaxed", "relaxed-dot-add", "simd128"}) {
+  for (const char* name : kTableNames) {
     const Table* t = table_by_name(name);
     if (t == nullptr) continue;  // not a table of this build
     names.push_back(t->isa);
@@ -162,16 +155,12 @@ void bench_gemms() {
     const int padded = ternary_padded_cols(s.cols);
     const size_t bytes = static_cast<size_t>(s.rows) * ternary_row_bytes(s.cols);
     const std::vector<uint8_t> weights = random_weights(bytes, 1);
-    std::vector<int8_t> q(static_cast<size_t>(kTokens) * padded);
-    uint32_t seed = 13;
-    for (int8_t& v : q) v = static_cast<int8_t>(static_cast<int>(next(seed) >> 24) - 128);
-    std::vector<float> scale(kTokens, 3.0f);
-    std::vector<int32_t> qsum(kTokens, 5);
-    const QuantizedActs acts{q.data(), scale.data(), qsum.data(), kTokens, padded};
+    const Acts tokens = random_acts(padded, kTokens, 13);
+    const QuantizedActs acts = tokens.view();
     std::vector<float> out(static_cast<size_t>(kTokens) * s.rows);
     std::vector<const char*> names;
     std::vector<Gemv> gemms;
-    for (const char* name : {"relaxed", "relaxed-dot-add", "simd128"}) {
+    for (const char* name : kTableNames) {
       const Table* t = table_by_name(name);
       if (t == nullptr) continue;
       names.push_back(t->isa);
