@@ -353,6 +353,7 @@ void matmul_tokens(const uint8_t* packed, int padded_cols, float w_scale, const 
   const size_t row_bytes = static_cast<size_t>(padded_cols) / 4;
   const int blocks = padded_cols / kBlockCols;
   typename K::Acts q;
+  static_assert(NT <= static_cast<int>(sizeof(q.q) / sizeof(q.q[0])), "more tokens than the activations hold");
   q.prepare(acts, t0, NT);
   float denom[NT];
   for (int k = 0; k < NT; ++k) denom[k] = acts.scale[t0 + k] * w_scale;
