@@ -198,6 +198,10 @@ async function workersLoaded(M, timeoutMs = 60000) {
   }
 }
 
+// Pre-started pool workers that no thread runs on now: each can start a
+// thread synchronously.
+const freeWorkers = (M) => (M.PThread ? M.PThread.unusedWorkers.length : 0);
+
 class Engine {
   constructor(M, variant, threads) {
     this.M = M;
@@ -238,7 +242,7 @@ class Engine {
    */
   startPrefault(buf) {
     this.bufferOwnedBy(buf, 'caller');
-    if (!this.M.PThread || this.M.PThread.unusedWorkers.length === 0) return false;
+    if (freeWorkers(this.M) === 0) return false;
     return this.M.prefaultStart(buf.ptr, buf.size);
   }
 
@@ -274,7 +278,7 @@ class Engine {
     this.finishPrefault();
     // Threads start synchronously only on a pre-started worker; one more
     // would wait for the event loop while this call spins.
-    const free = this.M.PThread ? this.M.PThread.unusedWorkers.length : 0;
+    const free = freeWorkers(this.M);
     if (threads - 1 > free) {
       fail('invalid_argument', `threads = ${threads} needs ${threads - 1} worker thread(s), but ${free} of the ` +
         `engine's ${this.threads - 1} are free (loadWasmEngine({ threads }) sets the most)`);
