@@ -74,9 +74,13 @@ export interface DownloadStats {
   retries: number;
   receivedBytes: number;
   readBackBytes: number;
-  /** Where the time went: awaiting the body's chunks, the engine, copying into the heap, writing the cache, the hash. */
+  /**
+   * Where the time went: awaiting the body's chunks, the engine, copying into the heap, writing the cache, the hash.
+   * `reader`: 'byob' where the body was read into one reused buffer (a byte stream), 'default' where the browser
+   * handed over chunks of its own; null when nothing was fetched (all of it read back from a partial file).
+   */
   timings: {
-    chunks: number; networkWaitMs: number; engineWaitMs: number;
+    chunks: number; reader: 'byob' | 'default' | null; networkWaitMs: number; engineWaitMs: number;
     heapCopyMs: number; cacheWriteMs: number; hashWaitMs: number;
   };
 }

@@ -85,7 +85,8 @@ class Download {
     this.published = null;   // {sha256, header} the server gave for the file, to check the download against
     this.started = false;    // a first answer arrived: later failures are drops, not an unreachable URL
     this.stats = { requests: 0, resumes: 0, restarts: 0, retries: 0, receivedBytes: 0, readBackBytes: 0 };
-    this.network = { chunks: 0, waitMs: 0 };  // the body's chunks, and the time spent awaiting them
+    // The body's chunks, the time spent awaiting them, and how they were read (chunkReader).
+    this.network = { chunks: 0, waitMs: 0, reader: null };
   }
 
   newSink(knownSize, resumed = null) {
@@ -231,7 +232,7 @@ class Download {
           this.validator = null;  // the next request is a plain one, from the start
           continue;
         }
-        await drain(response.body.getReader(), this.sink, this.signal, (n, ms) => {
+        this.network.reader = await drain(response.body, this.sink, this.signal, (n, ms) => {
           this.stats.receivedBytes += n;
           this.network.chunks++;
           this.network.waitMs += ms;
@@ -300,7 +301,7 @@ export async function downloadModel(engineReady, url, options) {
     url,
     sha256,
     published: d.published && { ...d.published, matched: sha256 !== null },
-    download: { ...d.stats, timings: { chunks: d.network.chunks, networkWaitMs: d.network.waitMs, ...sink.timings } },
+    download: { ...d.stats, timings: { chunks: d.network.chunks, reader: d.network.reader, networkWaitMs: d.network.waitMs, ...sink.timings } },
     get cache() { return d.cacheState; },
     async commit() {
       if (!writer || writer.skipped) {

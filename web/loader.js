@@ -86,7 +86,7 @@ export async function loadFromBlob(engineReady, blob, { signal, onProgress }) {
   onProgress({ loaded: 0, total: blob.size, phase: 'file' });
   const sink = new HeapSink(engineReady, { knownSize: blob.size, hash: false, openWriter: null, progress });
   try {
-    await drain(blob.stream().getReader(), sink, signal);
+    await drain(blob.stream(), sink, signal);
     await sink.finish();
   } catch (e) {
     await sink.abandon();

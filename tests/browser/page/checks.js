@@ -52,10 +52,11 @@ let model = null;
 await check('load', async () => {
   await BitMamba.clearCache();
   model = await BitMamba.load(expect.model, { cache: true });
-  const { variant, variantReason, threads, threadsRequested, threadsReason, crossOriginIsolated, cache, source } = model.info;
+  const { variant, variantReason, threads, threadsRequested, threadsReason, crossOriginIsolated, cache, source, download } = model.info;
+  const reader = download && download.timings.reader;
   return {
-    info: { variant, variantReason, threads, threadsRequested, threadsReason, crossOriginIsolated, cache, source },
-    note: `${variant} (${variantReason}); ${threads} thread(s) (${threadsReason}); cache ${cache.status}${cache.message ? ': ' + cache.message : ''}`,
+    info: { variant, variantReason, threads, threadsRequested, threadsReason, crossOriginIsolated, cache, source, reader },
+    note: `${variant} (${variantReason}); ${threads} thread(s) (${threadsReason}); cache ${cache.status}${cache.message ? ': ' + cache.message : ''}; ${reader} reader`,
   };
 });
 
