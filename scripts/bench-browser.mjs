@@ -6,12 +6,15 @@
 //
 //   node scripts/bench-browser.mjs [--browser chromium|firefox|webkit|all] [--model FILE] [--preset 255m]
 //        [--threads 2] [--prompt-tokens 512] [--gen-tokens 128] [--runs 3] [--variant auto] [--kernels NAME]
-//        [--no-isolation] [--no-native] [--json] [--executable PATH] [--rounds N]
+//        [--no-isolation] [--no-native] [--json] [--executable PATH] [--rounds N] [--playwright]
 //        [--web DIR [--dist DIR]]...
 //
 // Without --model it uses a synthetic model of the preset (default 255m:
 // the shapes of BitMamba-2 255M, random weights), made with the CLI into
-// build/bench/ on first use. The browsers are driven by scripts/drivers/.
+// build/bench/ on first use. The browsers are driven by scripts/drivers/;
+// Chromium by chromium-cdp.mjs, which leaves out the inspection of network
+// traffic that Playwright turns on and that slows every download (--playwright
+// uses the Playwright driver instead).
 // --web (repeatable) benchmarks other front ends (a checkout's web/), each
 // with the wasm build of the --dist that follows it (else the last --dist
 // given before it, else build/wasm/dist), in the order given; --rounds N runs
@@ -32,7 +35,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const o = {
   model: null, preset: '255m', threads: 2, promptTokens: 512, genTokens: 128, runs: 3, variant: 'auto', kernels: '',
-  isolation: true, native: true, json: false, browser: 'chromium', executable: null, rounds: 1,
+  isolation: true, native: true, json: false, browser: 'chromium', executable: null, rounds: 1, playwright: false,
   cli: path.join(ROOT, 'build', 'release', 'cli', 'bitmamba'),
   dist: path.join(ROOT, 'build', 'wasm', 'dist'), setups: [],
 };
@@ -55,6 +58,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--executable' || a === '--chromium') o.executable = v();
   else if (a === '--cli') o.cli = path.resolve(v());
   else if (a === '--rounds') o.rounds = Number(v());
+  else if (a === '--playwright') o.playwright = true;
   else if (a === '--dist') {
     // Pairs with the --web before it; also the default for any --web after.
     o.dist = path.resolve(v());
@@ -89,7 +93,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // One engine: bench.html with autorun, polled until it leaves window.benchResult.
 async function benchIn(engine, url) {
-  const driver = await driverFor(engine);
+  const driver = engine === 'chromium' && !o.playwright ? await import('./drivers/chromium-cdp.mjs') : await driverFor(engine);
   const browser = await driver.launch({ executable: o.executable ?? driver.DEFAULT_EXECUTABLE });
   try {
     const q = new URLSearchParams({
@@ -188,7 +192,7 @@ function printOne(result) {
   console.log(`browser        ${result.engine}, ${result.variant} (${result.isa}), ${result.threads} thread(s), ${result.crossOriginIsolated ? 'cross-origin isolated' : 'not isolated'}`);
   console.log(`load, network  ${f(result.loadNetworkMs, 0)} ms (engine ${f(t.engineMs, 0)}, download ${f(t.readMs, 0)}, prepare ${f(t.parseMs, 0)}; localhost)`);
   const d = result.downloadTimings;
-  if (d) console.log(`  download      ${d.chunks} chunks; waiting for the network ${f(d.networkWaitMs, 0)} ms, for the engine ${f(d.engineWaitMs, 0)}, copying into the heap ${f(d.heapCopyMs, 0)}, writing the cache ${f(d.cacheWriteMs, 0)}, waiting for the hash ${f(d.hashWaitMs, 0)}`);
+  if (d) console.log(`  download      ${d.chunks} chunks (${d.reader} reader); waiting for the network ${f(d.networkWaitMs, 0)} ms, for the engine ${f(d.engineWaitMs, 0)}, copying into the heap ${f(d.heapCopyMs, 0)}, writing the cache ${f(d.cacheWriteMs, 0)}, waiting for the hash ${f(d.hashWaitMs, 0)}`);
   console.log(`load, cache    ${result.loadCacheMs == null ? 'no cache in this browser' : `${f(result.loadCacheMs, 0)} ms (engine ${f(result.loadCacheTimings.engineMs, 0)}, read ${f(result.loadCacheTimings.readMs, 0)}, prepare ${f(result.loadCacheTimings.parseMs, 0)})`}`);
   console.log(`prefill        ${f(result.prefillTokensPerSecond)} tok/s (${result.promptTokens} tokens), ${ratio(result.prefillTokensPerSecond, n?.prefill_tok_s)} native ${n?.isa ?? ''}, ${ratio(result.prefillTokensPerSecond, a?.prefill_tok_s)} native avx2`);
   console.log(`first token    ${f(result.timeToFirstTokenMs, 0)} ms`);
