@@ -26,13 +26,16 @@ inline void wait_a_little(int spins) {
     std::this_thread::yield();
 }
 
-// Chunks per thread: enough that a slow thread's last chunk is a small part
-// of the call, few enough that starting one stays cheap: a claim is a
-// contended compare-exchange, and a GEMV chunk starts streaming rows that
-// nothing has touched ahead of it. Two against four, 255M decode at 2
-// threads, interleaved: native AVX-512 +9-11 %, AVX2 -3..+10 %, Chromium
-// (relaxed) +7-14 % in five undisturbed rounds; eight ran Chromium 15 % slower.
-constexpr int kChunksPerThread = 2;
+// Chunks per thread: one. Every chunk costs a GEMV a fresh start on rows
+// nothing has touched ahead of it (and a contended compare-exchange), and
+// that outweighed what smaller chunks save when one thread is slow. 255M
+// decode at 2 threads, interleaved rounds on the idle machine, one chunk
+// against two: Chromium (relaxed) +4..+12 %, native AVX2 +6..+10 %,
+// AVX-512 +11..+22 %; two against four had already gained 7-14 % in
+// Chromium and 9-11 % with AVX-512, and eight ran 15 % slower than four.
+// With a busy process on one of the two cores, native AVX2 decode was
+// 0-5 % and prefill 3-11 % slower with one chunk than with two.
+constexpr int kChunksPerThread = 1;
 
 constexpr uint64_t kItemMask = 0xffffffffull;
 constexpr uint64_t kClosed = 0x7fffffff;  // a begin past any n: nothing left to claim

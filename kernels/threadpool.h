@@ -5,11 +5,12 @@
 // microsecond or two: idle workers spin for a while on the job word before
 // they sleep on a condition variable, and nothing is allocated per call.
 //
-// Work is claimed, not assigned: the range is cut into a few chunks per
-// thread and every thread, the caller included, takes the next unclaimed
-// chunk until none is left. A worker the OS has descheduled (a busy machine,
-// a background browser tab) then delays the call by at most the chunk it is
-// holding, instead of by its whole share.
+// Work is claimed, not assigned: the range is cut into one chunk per thread
+// and every thread, the caller included, takes the next unclaimed chunk
+// until none is left. A worker that has not woken up yet (a busy machine, a
+// background browser tab) then delays nothing: the threads that are running
+// take its chunk. One that the OS deschedules while it holds a chunk delays
+// the call by that chunk (why not smaller chunks: threadpool.cpp).
 #pragma once
 
 #include <atomic>

@@ -3,7 +3,8 @@
 // does for a person. Playwright enables the protocol's Network domain on
 // every page, and then Chromium keeps a copy of each response body for the
 // inspector on the renderer's main thread: a worker's fetch of a 246 MiB
-// file ran at 65-118 MB/s that way here, and at 134-150 MB/s without it.
+// file ran at 80-118 MB/s that way here, and at 134-150 MB/s without it
+// (docs/browser.md).
 // This driver sends only Page and Runtime commands.
 
 import fs from 'node:fs';
