@@ -32,7 +32,7 @@ inline void wait_a_little(int spins) {
 // decode at 2 threads, interleaved rounds on the idle machine, one chunk
 // against two: Chromium (relaxed) +4..+12 %, native AVX2 +6..+10 %,
 // AVX-512 +11..+22 %; two against four had already gained 7-14 % in
-// Chromium and 9-11 % with AVX-512, and eight ran 15 % slower than four.
+// Chromium and 9-11 % with AVX-512, and eight ran 11-16 % slower than four.
 // With a busy process on one of the two cores, native AVX2 decode was
 // 0-5 % and prefill 3-11 % slower with one chunk than with two.
 constexpr int kChunksPerThread = 1;
