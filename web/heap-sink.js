@@ -291,7 +291,6 @@ export function chunkReader(stream) {
       if (step.value) buffer = step.value.buffer;  // the same memory, handed back
       return step;
     },
-    cancel: (reason) => byob.cancel(reason),
   };
 }
 
