@@ -267,6 +267,9 @@ export class ConnectionDropped extends Error {
 
 // The BYOB buffer's size: one read waits for at most this much of the body.
 const READ_BUFFER_BYTES = 1 << 20;
+// A read that brings less than this is gathered with the next ones into one
+// value of READ_BUFFER_BYTES (see chunkReader).
+const DIRECT_READ_BYTES = 256 << 10;
 
 /**
  * A reader of `stream` whose read() resolves {done, value} like a default
@@ -275,6 +278,12 @@ const READ_BUFFER_BYTES = 1 << 20;
  * taking a new chunk the browser allocates each time: in Chromium that read
  * a 246 MiB body 1.5x as fast. Each value is only valid until the next
  * read(), which takes its buffer back.
+ *
+ * Small reads are gathered: Firefox hands a body over 64 KiB at a time, and
+ * writing each piece to the cache file took it 0.9 ms, 3.5-5 s for the
+ * 246 MiB file. They are copied into a second buffer, which is never handed
+ * to the stream, so a read that fails loses none of the bytes before it:
+ * they come first, the error on the next read().
  */
 export function chunkReader(stream) {
   let byob;
@@ -284,12 +293,28 @@ export function chunkReader(stream) {
     return Object.assign(stream.getReader(), { mode: 'default' });  // not a byte stream (a TypeError): the browser's own chunks
   }
   let buffer = new ArrayBuffer(READ_BUFFER_BYTES);
+  const gathered = new Uint8Array(READ_BUFFER_BYTES);
+  let failure = null;
   return {
     mode: 'byob',
     async read() {
-      const step = await byob.read(new Uint8Array(buffer));
-      if (step.value) buffer = step.value.buffer;  // the same memory, handed back
-      return step;
+      if (failure) throw failure.error;
+      for (let filled = 0; ;) {
+        let step;
+        try {
+          step = await byob.read(new Uint8Array(buffer, 0, Math.min(buffer.byteLength, gathered.length - filled)));
+        } catch (error) {
+          if (filled === 0) throw error;
+          failure = { error };
+          return { done: false, value: gathered.subarray(0, filled) };
+        }
+        if (step.value) buffer = step.value.buffer;  // the same memory, handed back
+        if (step.done) return filled > 0 ? { done: false, value: gathered.subarray(0, filled) } : step;
+        if (filled === 0 && step.value.length >= DIRECT_READ_BYTES) return step;
+        gathered.set(step.value, filled);
+        filled += step.value.length;
+        if (filled === gathered.length) return { done: false, value: gathered };
+      }
     },
   };
 }
