@@ -4,6 +4,7 @@
 // delivered before the failure, and a plain stream read as it is.
 
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { chunkReader } from '../../web/heap-sink.js';
 
 const KiB = 1024;
@@ -46,60 +47,46 @@ async function readAll(reader) {
   }
 }
 
-const tests = {
-  async smallReadsAreGatheredIntoWholeBuffers() {
-    const reader = chunkReader(byteStream(2 * MiB + 100 * KiB + 7, 64 * KiB));
-    assert.equal(reader.mode, 'byob');
-    const { sizes, offset } = await readAll(reader);
-    assert.equal(offset, 2 * MiB + 100 * KiB + 7);
-    assert.deepEqual(sizes, [MiB, MiB, 100 * KiB + 7]);
-  },
+test('small reads are gathered into whole buffers', async () => {
+  const reader = chunkReader(byteStream(2 * MiB + 100 * KiB + 7, 64 * KiB));
+  assert.equal(reader.mode, 'byob');
+  const { sizes, offset } = await readAll(reader);
+  assert.equal(offset, 2 * MiB + 100 * KiB + 7);
+  assert.deepEqual(sizes, [MiB, MiB, 100 * KiB + 7]);
+});
 
-  async largeReadsPassStraightThrough() {
-    const { sizes, offset } = await readAll(chunkReader(byteStream(2 * MiB, 512 * KiB)));
-    assert.equal(offset, 2 * MiB);
-    assert.deepEqual(sizes, [512 * KiB, 512 * KiB, 512 * KiB, 512 * KiB]);
-  },
+test('large reads pass straight through', async () => {
+  const { sizes, offset } = await readAll(chunkReader(byteStream(2 * MiB, 512 * KiB)));
+  assert.equal(offset, 2 * MiB);
+  assert.deepEqual(sizes, [512 * KiB, 512 * KiB, 512 * KiB, 512 * KiB]);
+});
 
-  async bytesBeforeAFailureComeFirst() {
-    const reader = chunkReader(byteStream(4 * MiB, 64 * KiB, 320 * KiB));
-    const first = await reader.read();
-    assert.equal(first.done, false);
-    assert.equal(first.value.length, 320 * KiB);
-    for (let i = 0; i < first.value.length; i++) assert.equal(first.value[i], bodyByte(i));
-    await assert.rejects(reader.read(), /connection reset/);
-    await assert.rejects(reader.read(), /connection reset/);
-  },
+test('the bytes before a failure come first', async () => {
+  const reader = chunkReader(byteStream(4 * MiB, 64 * KiB, 320 * KiB));
+  const first = await reader.read();
+  assert.equal(first.done, false);
+  assert.equal(first.value.length, 320 * KiB);
+  for (let i = 0; i < first.value.length; i++) assert.equal(first.value[i], bodyByte(i));
+  await assert.rejects(reader.read(), /connection reset/);
+  await assert.rejects(reader.read(), /connection reset/);
+});
 
-  async aFailureWithNothingGatheredIsThrownAtOnce() {
-    const reader = chunkReader(byteStream(4 * MiB, 64 * KiB, 0));
-    await assert.rejects(reader.read(), /connection reset/);
-  },
+test('a failure with nothing gathered is thrown at once', async () => {
+  const reader = chunkReader(byteStream(4 * MiB, 64 * KiB, 0));
+  await assert.rejects(reader.read(), /connection reset/);
+});
 
-  async aStreamThatIsNotAByteStreamIsReadAsItIs() {
-    const stream = new ReadableStream({
-      start(controller) {
-        controller.enqueue(Uint8Array.from([0, 1, 2]));
-        controller.enqueue(Uint8Array.from([3, 4]));
-        controller.close();
-      },
-    });
-    const reader = chunkReader(stream);
-    assert.equal(reader.mode, 'default');
-    const { sizes, offset } = await readAll(reader);
-    assert.deepEqual(sizes, [3, 2]);
-    assert.equal(offset, 5);
-  },
-};
-
-let failed = 0;
-for (const [name, test] of Object.entries(tests)) {
-  try {
-    await test();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack}`);
-  }
-}
-process.exit(failed ? 1 : 0);
+test('a stream that is not a byte stream is read as it is', async () => {
+  const stream = new ReadableStream({
+    start(controller) {
+      controller.enqueue(Uint8Array.from([0, 1, 2]));
+      controller.enqueue(Uint8Array.from([3, 4]));
+      controller.close();
+    },
+  });
+  const reader = chunkReader(stream);
+  assert.equal(reader.mode, 'default');
+  const { sizes, offset } = await readAll(reader);
+  assert.deepEqual(sizes, [3, 2]);
+  assert.equal(offset, 5);
+});
